@@ -1,0 +1,3 @@
+from omniroute.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""Slow password hashing (scrypt) for the dashboard password."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+
+_N, _R, _P = 2**15, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=2**26, dklen=32)
+    return "scrypt${}${}${}${}${}".format(
+        _N, _R, _P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+    actual = hashlib.scrypt(
+        password.encode(), salt=salt, n=int(n), r=int(r), p=int(p), maxmem=2**26, dklen=len(expected)
+    )
+    return hmac.compare_digest(actual, expected)

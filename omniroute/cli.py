@@ -1,0 +1,52 @@
+"""The `omniroute` command: serve, version."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from omniroute import __version__
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from omniroute.server.app import create_app
+    from omniroute.settings import Settings
+
+    overrides = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
+    settings = Settings.from_env(**overrides)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = create_app(settings)
+    print(f"OmniRoute {__version__} on http://{settings.host}:{settings.port} (data: {settings.data_dir})",
+          flush=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if os.name != "nt" else "asyncio",
+        http="httptools",
+        lifespan="on",
+        access_log=settings.log_level == "debug",
+        log_level=settings.log_level if settings.log_level != "debug" else "debug",
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="omniroute", description="OmniRoute, a self-hosted AI gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="address to bind (env HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (env PORT, default 20128)")
+    serve.add_argument("--data-dir", help="data directory (env DATA_DIR, default ~/.omniroute)")
+    serve.set_defaults(func=_serve)
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=lambda _args: print(__version__) or 0)
+    args = parser.parse_args(argv)
+    return args.func(args)

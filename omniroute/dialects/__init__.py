@@ -1,0 +1,1 @@
+"""One codec per wire dialect, used for clients and upstreams alike."""

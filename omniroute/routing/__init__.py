@@ -1,0 +1,1 @@
+"""Routing: model name to targets, and the choice of account for each target."""

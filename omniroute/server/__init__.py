@@ -1,0 +1,1 @@
+"""The ASGI application: client routes per dialect, management routes per area."""

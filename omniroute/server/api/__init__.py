@@ -1,0 +1,1 @@
+"""Management API (/api/*), one module per area."""

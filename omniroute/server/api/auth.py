@@ -1,0 +1,98 @@
+"""Login, logout, status, require-login and first-run information."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from pydantic import BaseModel, ConfigDict
+from starlette.requests import Request
+from starlette.routing import Route
+
+from omniroute.auth.passwords import verify_password
+from omniroute.auth.sessions import COOKIE, SESSION_TTL_S
+from omniroute.server.api.common import (
+    admin,
+    client_ip,
+    error_response,
+    json_response,
+    public,
+    read_model,
+    who_is_admin,
+)
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    password: str
+
+
+class RequireLoginBody(BaseModel):
+    requireLogin: bool
+
+
+@public
+async def login(request: Request):
+    s = request.app.state.services
+    ip = client_ip(request)
+    locked = await s.login_guard.locked_for(ip)
+    if locked:
+        await s.audit.add(action="login", status="locked", ip=ip)
+        return json_response({"error": f"too many failed logins; try again in {math.ceil(locked)} s"}, 429,
+                             headers={"Retry-After": str(math.ceil(locked))})
+    body = await read_model(request, LoginBody)
+    stored = await s.settings_repo.get("passwordHash")
+    ok = stored is not None and await asyncio.to_thread(verify_password, body.password, stored)
+    if not ok:
+        now_locked = await s.login_guard.failed(ip)
+        await s.audit.add(action="login", status="failed", ip=ip)
+        if now_locked:
+            return error_response(429, "too many failed logins; this address is locked out for 15 minutes")
+        return error_response(401, "wrong password")
+    await s.login_guard.succeeded(ip)
+    await s.audit.add(action="login", status="ok", actor="admin", ip=ip)
+    resp = json_response({"ok": True})
+    resp.set_cookie(COOKIE, s.signer.issue(), max_age=SESSION_TTL_S, httponly=True, samesite="lax", path="/")
+    return resp
+
+
+async def logout(request: Request):
+    resp = json_response({"ok": True})
+    resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    return resp
+
+
+async def status(request: Request):
+    s = request.app.state.services
+    actor = await who_is_admin(request)
+    has_connections = bool(s.pool.providers()) or bool(await s.connections.list())
+    return json_response({"authenticated": actor is not None, "requireLogin": s.require_login,
+                          "needsSetup": not has_connections})
+
+
+@admin
+async def require_login(request: Request):
+    s = request.app.state.services
+    if request.method == "PUT":
+        body = await read_model(request, RequireLoginBody)
+        await s.settings_repo.set("requireLogin", body.requireLogin)
+        s.require_login = body.requireLogin
+        await s.audit.add(action="settings.requireLogin", status="ok", actor=request.state.actor,
+                          target=str(body.requireLogin), ip=client_ip(request))
+    return json_response({"requireLogin": s.require_login})
+
+
+async def init(request: Request):
+    s = request.app.state.services
+    initialized = await s.settings_repo.get("passwordHash") is not None
+    has_connections = bool(await s.connections.list())
+    return json_response({"initialized": initialized, "needsSetup": not has_connections, "version": s.version})
+
+
+routes = [
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/auth/status", status, methods=["GET"]),
+    Route("/api/settings/require-login", require_login, methods=["GET", "PUT"]),
+    Route("/api/init", init, methods=["GET"]),
+]

@@ -1,0 +1,123 @@
+"""What every management route shares: JSON bodies, errors, and the admin guard."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from omniroute.auth.sessions import COOKIE
+from omniroute.errors import OmniRouteError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ApiError(Exception):
+    """A management-API failure: ``{"error": message}`` with a 4xx status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+async def read_model(request: Request, model: type[M]) -> M:
+    """Parse and validate a JSON body; every problem names its field."""
+    services = request.app.state.services
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > services.settings.max_body_bytes:
+        raise ApiError(413, "request body is too large")
+    raw = await request.body()
+    if not raw.strip():
+        raise ApiError(400, "request body is empty; expected a JSON object")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"'{field}': {err['msg']}")
+    return "invalid request body: " + "; ".join(parts)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+async def who_is_admin(request: Request) -> str | None:
+    """The authenticated actor of a management request, or None."""
+    services = request.app.state.services
+    claims = services.signer.verify(request.cookies.get(COOKIE))
+    if claims is not None:
+        return str(claims.get("sub", "admin"))
+    auth = request.headers.get("authorization", "")
+    scheme, _, raw = auth.partition(" ")
+    if scheme.lower() == "bearer" and raw:
+        key = services.keyring.lookup(raw.strip())
+        if key is not None and key.usable() and "manage" in key.scopes:
+            return f"key:{key.id}"
+    if not services.require_login and is_loopback(client_ip(request)):
+        return "local"
+    return None
+
+
+def admin(handler):
+    """Protect a management route: session cookie, a 'manage' key, or loopback without login."""
+
+    @functools.wraps(handler)
+    async def guarded(request: Request) -> Response:
+        actor = await who_is_admin(request)
+        if actor is None:
+            return error_response(401, "authentication required: log in or send a key with the 'manage' scope")
+        request.state.actor = actor
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return error_response(err.status, err.message)
+        except OmniRouteError as err:
+            return error_response(err.status, err.message)
+
+    return guarded
+
+
+def public(handler):
+    """A route open without login; still answers ApiError as JSON."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return error_response(err.status, err.message)
+
+    return wrapped

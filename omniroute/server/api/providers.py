@@ -1,0 +1,189 @@
+"""/api/providers: accounts (connections) of the catalog's providers."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
+from starlette.routing import Route
+
+from omniroute.auth.secrets import mask
+from omniroute.errors import UpstreamError
+from omniroute.routing.accounts import Account
+from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.transport.probe import list_models
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+class ConnectionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    apiKey: str | None = Field(default=None, max_length=20_000)
+    baseUrl: str | None = None
+    priority: int | None = Field(default=None, ge=0, le=1_000_000)
+    isActive: bool | None = None
+    defaultModel: str | None = Field(default=None, max_length=200)
+    headers: dict[str, str] | None = None
+
+    _url = field_validator("baseUrl")(_check_url)
+
+
+class ConnectionCreate(ConnectionBody):
+    provider: str = Field(min_length=1, max_length=100)
+
+
+class ValidateBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    provider: str = Field(min_length=1)
+    apiKey: str | None = None
+    baseUrl: str | None = None
+
+    _url = field_validator("baseUrl")(_check_url)
+
+
+def _public(s, row: dict) -> dict:
+    """A connection as the API shows it: secrets masked, runtime status folded in."""
+    key = s.secrets.decrypt(row["apiKeyEnc"])
+    out = {k: row[k] for k in ("id", "provider", "name", "authType", "baseUrl", "priority", "isActive",
+                               "defaultModel", "status", "rateLimitedUntil", "lastError", "createdAt")}
+    out["apiKey"] = mask(key)
+    out["headers"] = {name: mask(value) for name, value in (row["headers"] or {}).items()}
+    return out
+
+
+async def _with_runtime(s, row: dict) -> dict:
+    out = _public(s, row)
+    left = await s.pool.cooldown_left(row["id"])
+    if left:
+        out["status"], out["rateLimitedUntil"] = "cooldown", time.time() + left
+    return out
+
+
+def _spec(s, provider: str):
+    spec = s.registry.get(provider)
+    if spec is None:
+        raise ApiError(400, f"unknown provider '{provider}'")
+    return spec
+
+
+async def _row_or_404(s, conn_id: str) -> dict:
+    row = await s.connections.get(conn_id)
+    if row is None:
+        raise ApiError(404, f"connection '{conn_id}' not found")
+    return row
+
+
+@admin
+async def list_or_create(request: Request):
+    s = request.app.state.services
+    if request.method == "GET":
+        rows = await s.connections.list()
+        return json_response({"connections": [await _with_runtime(s, r) for r in rows]})
+    body = await read_model(request, ConnectionCreate)
+    spec = _spec(s, body.provider)
+    if spec.auth != "none" and not body.apiKey:
+        raise ApiError(400, f"'apiKey' is required for provider '{spec.id}'")
+    values = body.model_dump(exclude_none=True, exclude={"apiKey"})
+    values.update(provider=spec.id, name=body.name or spec.name, apiKeyEnc=s.secrets.encrypt(body.apiKey))
+    row = await s.connections.create(values)
+    await s.reload_accounts()
+    await s.audit.add(action="provider.create", status="ok", actor=request.state.actor, target=row["id"],
+                      ip=client_ip(request))
+    return json_response(_public(s, row), 201)
+
+
+@admin
+async def one(request: Request):
+    s = request.app.state.services
+    conn_id = request.path_params["id"]
+    row = await _row_or_404(s, conn_id)
+    if request.method == "GET":
+        return json_response(await _with_runtime(s, row))
+    if request.method == "DELETE":
+        await s.connections.delete(conn_id)
+        await s.reload_accounts()
+        await s.audit.add(action="provider.delete", status="ok", actor=request.state.actor, target=conn_id,
+                          ip=client_ip(request))
+        return json_response({"ok": True, "deleted": conn_id})
+    body = await read_model(request, ConnectionBody)
+    values = body.model_dump(exclude_unset=True, exclude={"apiKey"})
+    if "apiKey" in body.model_fields_set:
+        values["apiKeyEnc"] = s.secrets.encrypt(body.apiKey)
+    if values.get("isActive") is True:
+        values.update(status="active", lastError=None)
+    row = await s.connections.update(conn_id, values)
+    await s.reload_accounts()
+    await s.audit.add(action="provider.update", status="ok", actor=request.state.actor, target=conn_id,
+                      ip=client_ip(request))
+    return json_response(await _with_runtime(s, row))
+
+
+def _probe_target(s, spec, api_key: str | None, base_url: str | None, headers: dict | None = None):
+    account = Account(id="probe", provider=spec, name="probe", api_key=api_key,
+                      base_url=(base_url or spec.base_url).rstrip("/"), priority=0, default_model=None,
+                      headers=dict(headers or {}))
+    return account.base_url + spec.models_path, account.auth_headers()
+
+
+async def _row_probe(s, row: dict):
+    spec = _spec(s, row["provider"])
+    return _probe_target(s, spec, s.secrets.decrypt(row["apiKeyEnc"]), row["baseUrl"], row["headers"])
+
+
+@admin
+async def test(request: Request):
+    s = request.app.state.services
+    row = await _row_or_404(s, request.path_params["id"])
+    url, headers = await _row_probe(s, row)
+    try:
+        _, latency = await list_models(s.session, url, headers)
+    except UpstreamError as err:
+        await s.connections.update(row["id"], {"status": "error", "lastError": err.message})
+        return json_response({"ok": False, "latencyMs": None, "error": err.message})
+    if row["status"] != "active":
+        await s.connections.update(row["id"], {"status": "active", "lastError": None})
+    return json_response({"ok": True, "latencyMs": round(latency, 1)})
+
+
+@admin
+async def models(request: Request):
+    s = request.app.state.services
+    row = await _row_or_404(s, request.path_params["id"])
+    url, headers = await _row_probe(s, row)
+    try:
+        items, _ = await list_models(s.session, url, headers)
+    except UpstreamError as err:
+        raise ApiError(502 if err.status >= 500 else 400, f"upstream model list failed: {err.message}") from None
+    return json_response({"models": items})
+
+
+@admin
+async def validate(request: Request):
+    s = request.app.state.services
+    body = await read_model(request, ValidateBody)
+    spec = _spec(s, body.provider)
+    url, headers = _probe_target(s, spec, body.apiKey, body.baseUrl)
+    try:
+        await list_models(s.session, url, headers)
+    except UpstreamError as err:
+        return json_response({"valid": False, "error": err.message})
+    return json_response({"valid": True})
+
+
+routes = [
+    Route("/api/providers", list_or_create, methods=["GET", "POST"]),
+    Route("/api/providers/validate", validate, methods=["POST"]),
+    Route("/api/providers/{id}", one, methods=["GET", "PUT", "DELETE"]),
+    Route("/api/providers/{id}/test", test, methods=["POST"]),
+    Route("/api/providers/{id}/models", models, methods=["GET"]),
+]

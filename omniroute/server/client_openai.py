@@ -1,0 +1,65 @@
+"""OpenAI-dialect client routes served as raw ASGI (the hot path)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from omniroute.errors import OmniRouteError
+from omniroute.pipeline import Answer, Exchange
+from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, parse_json, read_body, send_bytes
+from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
+
+_WANTED = KEY_HEADERS | {b"x-omniroute-connection", b"x-request-id"}
+
+
+def openai_error(err: OmniRouteError) -> bytes:
+    return orjson.dumps(err.openai_body())
+
+
+class ChatCompletionsRoute:
+    """POST /v1/chat/completions: authenticate, decode, pipeline, send."""
+
+    def __init__(self, services):
+        self.s = services
+
+    async def __call__(self, scope, receive, send) -> None:
+        s = self.s
+        headers = headers_of(scope, _WANTED)
+        ex = Exchange(body={}, api_key=None, request_id=headers.get(b"x-request-id"),
+                      pinned_connection=headers.get(b"x-omniroute-connection"))
+        try:
+            ex.api_key = authenticate(s.keyring, presented_key(headers), s.require_api_key)
+            ex.body = parse_json(await read_body(scope, receive, s.settings.max_body_bytes))
+        except OmniRouteError as err:
+            s.pipeline.record(ex, err)
+            await send_bytes(send, err.status, openai_error(err), JSON_HEADERS)
+            return
+        answer: Answer | None = None
+        watch = DisconnectWatch(receive)
+        try:
+            answer = await s.pipeline.run(ex)
+            if answer.stream is None:
+                watch.stop()
+                await send_bytes(send, answer.status, answer.body, answer.headers)
+                return
+            await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+            async for chunk in answer.stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            watch.stop()
+            await send({"type": "http.response.body", "body": b""})
+        except OmniRouteError as err:
+            watch.stop()
+            s.pipeline.record(ex, err)
+            await send_bytes(send, err.status, openai_error(err), JSON_HEADERS)
+        except asyncio.CancelledError:
+            if not watch.disconnected:
+                raise
+            asyncio.current_task().uncancel()
+            ex.status, ex.error = 499, "client disconnected"
+        finally:
+            watch.stop()
+            if answer is not None and answer.stream is not None:
+                await answer.stream.aclose()
+            s.pipeline.record(ex)

@@ -1,0 +1,96 @@
+"""Every singleton of a running gateway, built by the app factory and passed explicitly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+from omniroute import __version__
+from omniroute.auth.apikeys import KeyRing
+from omniroute.auth.passwords import hash_password
+from omniroute.auth.secrets import SecretBox
+from omniroute.auth.sessions import LoginGuard, SessionSigner
+from omniroute.pipeline import ChatPipeline
+from omniroute.providers.registry import ProviderRegistry
+from omniroute.routing.accounts import AccountPool
+from omniroute.settings import Settings
+from omniroute.state import MemoryState, SharedState
+from omniroute.store.engine import create_engine, migrate
+from omniroute.store.repos import AuditRepo, ConnectionsRepo, KeysRepo, SettingsRepo, UsageRepo
+from omniroute.transport.session import create_session
+from omniroute.usage.recorder import UsageRecorder
+
+log = logging.getLogger("omniroute")
+
+
+class Services:
+    """Owns the engine, repositories, state, registries, upstream session and usage recorder."""
+
+    def __init__(self, settings: Settings, state: SharedState | None = None):
+        self.settings = settings
+        self.version = __version__
+        self.started_at = time.time()
+        self.engine = create_engine(settings.database_url)
+        self.settings_repo = SettingsRepo(self.engine)
+        self.connections = ConnectionsRepo(self.engine)
+        self.keys = KeysRepo(self.engine)
+        self.usage = UsageRepo(self.engine)
+        self.audit = AuditRepo(self.engine)
+        self.state = state or MemoryState()
+        self.secrets = SecretBox(settings.storage_encryption_key)
+        self.signer = SessionSigner(settings.jwt_secret)
+        self.login_guard = LoginGuard(self.state)
+        self.registry = ProviderRegistry()
+        self.keyring = KeyRing()
+        self.pool = AccountPool(self.registry, self.secrets, self.state)
+        self.recorder = UsageRecorder(self.usage, interval_s=settings.usage_flush_interval_s,
+                                      batch_size=settings.usage_batch_size)
+        self.require_login = True
+        self.require_api_key_setting = False
+        self.session = None
+        self.pipeline: ChatPipeline | None = None
+
+    @property
+    def require_api_key(self) -> bool:
+        return self.settings.require_api_key or self.require_api_key_setting
+
+    async def start(self) -> None:
+        """Migrate, load configuration into memory, open the upstream session."""
+        await migrate(self.engine)
+        await self._ensure_password()
+        self.require_login = bool(await self.settings_repo.get("requireLogin", True))
+        self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
+        await self.reload_keys()
+        await self.reload_accounts()
+        self.session = create_session(self.settings)
+        self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
+                                     recorder=self.recorder)
+        self.recorder.start()
+
+    async def stop(self) -> None:
+        """Flush usage, close the upstream session and the database."""
+        await self.recorder.close()
+        if self.session is not None:
+            await self.session.close()
+        await self.state.close()
+        await self.engine.dispose()
+
+    async def reload_keys(self) -> None:
+        self.keyring.load(await self.keys.list())
+
+    async def reload_accounts(self) -> None:
+        self.pool.load(await self.connections.list())
+
+    async def _ensure_password(self) -> None:
+        if await self.settings_repo.get("passwordHash") is not None:
+            return
+        password = self.settings.initial_password
+        generated = password is None
+        if generated:
+            password = secrets.token_urlsafe(12)
+        await self.settings_repo.set("passwordHash", await asyncio.to_thread(hash_password, password))
+        if generated:
+            # Printed once, to the console only: it is never written to a log file.
+            print(f"\n  OmniRoute dashboard password (generated, shown once): {password}\n", flush=True)

@@ -1,0 +1,61 @@
+"""The interface every shared-state backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
+
+
+class SharedState(ABC):
+    """Counters, expiring keys, locks and small maps shared by every request.
+
+    Values are strings, ints or floats; TTLs are seconds. Every method is async
+    so a networked backend (Redis) can implement the same contract.
+    """
+
+    @abstractmethod
+    async def get(self, key: str) -> str | int | float | None:
+        """The value of ``key``, or None when absent or expired."""
+
+    @abstractmethod
+    async def set(self, key: str, value: str | int | float, ttl: float | None = None) -> None:
+        """Store ``value`` under ``key``, expiring after ``ttl`` seconds when given."""
+
+    @abstractmethod
+    async def set_if_absent(self, key: str, value: str | int | float, ttl: float | None = None) -> bool:
+        """Store only when ``key`` is absent; True when this call stored it."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (and its map, if it is one)."""
+
+    @abstractmethod
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        """Add ``amount``; ``ttl`` applies when this call creates the counter."""
+
+    @abstractmethod
+    async def ttl(self, key: str) -> float | None:
+        """Seconds left before ``key`` expires; None when absent or permanent."""
+
+    @abstractmethod
+    async def hset(self, key: str, field: str, value: str | int | float) -> None:
+        """Set one field of the small map ``key``."""
+
+    @abstractmethod
+    async def hget(self, key: str, field: str) -> str | int | float | None:
+        """One field of the small map ``key``."""
+
+    @abstractmethod
+    async def hgetall(self, key: str) -> dict[str, str | int | float]:
+        """Every field of the small map ``key``."""
+
+    @abstractmethod
+    async def hdel(self, key: str, field: str) -> None:
+        """Remove one field of the small map ``key``."""
+
+    @abstractmethod
+    def lock(self, key: str, ttl: float = 10.0) -> AbstractAsyncContextManager[None]:
+        """A mutual-exclusion lock held for at most ``ttl`` seconds."""
+
+    async def close(self) -> None:
+        """Release the backend's resources."""

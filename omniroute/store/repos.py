@@ -1,0 +1,237 @@
+"""Repositories: the only code that reads or writes the tables."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+
+import orjson
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from omniroute.store import tables as t
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _loads(value: str | None, default=None):
+    return default if value is None else orjson.loads(value)
+
+
+def _dumps(value) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+class SettingsRepo:
+    """Key/value settings stored as JSON."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def get(self, key: str, default=None):
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(t.settings.c.value_json).where(t.settings.c.key == key))).first()
+        return default if row is None else orjson.loads(row[0])
+
+    async def set(self, key: str, value) -> None:
+        payload = orjson.dumps(value).decode()
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(
+                update(t.settings).where(t.settings.c.key == key).values(value_json=payload)
+            )
+            if changed.rowcount == 0:
+                await conn.execute(insert(t.settings).values(key=key, value_json=payload))
+
+
+class ConnectionsRepo:
+    """Provider accounts. API keys arrive and leave already encrypted."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def list(self) -> list[dict]:
+        query = select(t.connections).order_by(t.connections.c.provider, t.connections.c.priority)
+        async with self.engine.connect() as conn:
+            return [_connection(r) for r in (await conn.execute(query)).mappings()]
+
+    async def get(self, conn_id: str) -> dict | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(t.connections).where(t.connections.c.id == conn_id))
+            ).mappings().first()
+        return None if row is None else _connection(row)
+
+    async def create(self, values: dict) -> dict:
+        now = time.time()
+        row = {
+            "id": new_id(),
+            "auth_type": "apikey",
+            "priority": 1,
+            "is_active": True,
+            "status": "active",
+            "created_at": now,
+            "updated_at": now,
+            **_connection_columns(values),
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.connections).values(**row))
+        return await self.get(row["id"])  # type: ignore[return-value]
+
+    async def update(self, conn_id: str, values: dict) -> dict | None:
+        columns = _connection_columns(values)
+        if columns:
+            columns["updated_at"] = time.time()
+            async with self.engine.begin() as conn:
+                await conn.execute(update(t.connections).where(t.connections.c.id == conn_id).values(**columns))
+        return await self.get(conn_id)
+
+    async def delete(self, conn_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(t.connections).where(t.connections.c.id == conn_id))
+        return result.rowcount > 0
+
+
+_CONNECTION_FIELDS = {
+    "provider": "provider",
+    "name": "name",
+    "authType": "auth_type",
+    "apiKeyEnc": "api_key_enc",
+    "baseUrl": "base_url",
+    "priority": "priority",
+    "isActive": "is_active",
+    "defaultModel": "default_model",
+    "status": "status",
+    "rateLimitedUntil": "rate_limited_until",
+    "lastError": "last_error",
+}
+
+
+def _connection_columns(values: dict) -> dict:
+    columns = {col: values[key] for key, col in _CONNECTION_FIELDS.items() if key in values}
+    if "headers" in values:
+        columns["headers_json"] = _dumps(values["headers"])
+    return columns
+
+
+def _connection(row) -> dict:
+    out = {key: row[col] for key, col in _CONNECTION_FIELDS.items()}
+    out["id"] = row["id"]
+    out["headers"] = _loads(row["headers_json"], {})
+    out["createdAt"] = row["created_at"]
+    out["updatedAt"] = row["updated_at"]
+    return out
+
+
+class KeysRepo:
+    """Client API keys, stored as SHA-256 hashes with a short hint for display."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def list(self) -> list[dict]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(t.api_keys).order_by(t.api_keys.c.created_at))).mappings()
+            return [_key(r) for r in rows]
+
+    async def get(self, key_id: str) -> dict | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id))).mappings().first()
+        return None if row is None else _key(row)
+
+    async def create(self, *, name: str, key_hash: str, key_hint: str, scopes: list[str],
+                     allowed_models: list[str] | None, expires_at: float | None) -> dict:
+        row = dict(
+            id=new_id(), name=name, key_hash=key_hash, key_hint=key_hint, scopes_json=_dumps(scopes),
+            allowed_models_json=_dumps(allowed_models), expires_at=expires_at, created_at=time.time(),
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.api_keys).values(**row))
+        return await self.get(row["id"])  # type: ignore[return-value]
+
+    async def update(self, key_id: str, values: dict) -> dict | None:
+        columns = {}
+        if "name" in values:
+            columns["name"] = values["name"]
+        if "scopes" in values:
+            columns["scopes_json"] = _dumps(values["scopes"])
+        if "allowedModels" in values:
+            columns["allowed_models_json"] = _dumps(values["allowedModels"])
+        if "expiresAt" in values:
+            columns["expires_at"] = values["expiresAt"]
+        if "revokedAt" in values:
+            columns["revoked_at"] = values["revokedAt"]
+        if columns:
+            async with self.engine.begin() as conn:
+                await conn.execute(update(t.api_keys).where(t.api_keys.c.id == key_id).values(**columns))
+        return await self.get(key_id)
+
+
+def _key(row) -> dict:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "keyHash": row["key_hash"],
+        "key": row["key_hint"],
+        "scopes": _loads(row["scopes_json"], []),
+        "allowedModels": _loads(row["allowed_models_json"]),
+        "expiresAt": row["expires_at"],
+        "revokedAt": row["revoked_at"],
+        "createdAt": row["created_at"],
+    }
+
+
+_USAGE_FIELDS = {
+    "id": "id", "timestamp": "timestamp", "apiKeyId": "api_key_id", "provider": "provider",
+    "connectionId": "connection_id", "model": "model", "requestedModel": "requested_model",
+    "combo": "combo", "clientFormat": "client_format", "upstreamFormat": "upstream_format",
+    "promptTokens": "prompt_tokens", "completionTokens": "completion_tokens",
+    "cachedTokens": "cached_tokens", "reasoningTokens": "reasoning_tokens", "cost": "cost",
+    "latencyMs": "latency_ms", "ttftMs": "ttft_ms", "status": "status", "cache": "cache", "error": "error",
+}
+
+
+class UsageRepo:
+    """One row per client request, written in batches."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def insert_many(self, rows: Iterable[dict]) -> int:
+        values = [{col: row.get(key) for key, col in _USAGE_FIELDS.items()} for row in rows]
+        if not values:
+            return 0
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.usage), values)
+        return len(values)
+
+    async def list(self, *, limit: int = 100, offset: int = 0, api_key_id: str | None = None,
+                   provider: str | None = None, connection_id: str | None = None) -> tuple[list[dict], int]:
+        where = []
+        if api_key_id:
+            where.append(t.usage.c.api_key_id == api_key_id)
+        if provider:
+            where.append(t.usage.c.provider == provider)
+        if connection_id:
+            where.append(t.usage.c.connection_id == connection_id)
+        query = select(t.usage).where(*where).order_by(t.usage.c.timestamp.desc()).limit(limit).offset(offset)
+        count = select(func.count()).select_from(t.usage).where(*where)
+        async with self.engine.connect() as conn:
+            rows = [{key: r[col] for key, col in _USAGE_FIELDS.items()} for r in (await conn.execute(query)).mappings()]
+            total = (await conn.execute(count)).scalar_one()
+        return rows, total
+
+
+class AuditRepo:
+    """Who did what to the gateway's configuration, and every login attempt."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def add(self, *, action: str, status: str, actor: str | None = None, target: str | None = None,
+                  ip: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.audit_log).values(
+                timestamp=time.time(), actor=actor, action=action, target=target, status=status, ip=ip))

@@ -1,0 +1,113 @@
+"""The schema, as SQLAlchemy Core tables. It grows only by migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("provider", String(100), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("auth_type", String(20), nullable=False, default="apikey"),
+    Column("api_key_enc", Text, nullable=True),
+    Column("base_url", Text, nullable=True),
+    Column("priority", Integer, nullable=False, default=1),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("default_model", String(200), nullable=True),
+    Column("headers_json", Text, nullable=True),
+    Column("status", String(20), nullable=False, default="active"),
+    Column("rate_limited_until", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+provider_nodes = Table(
+    "provider_nodes",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(100), nullable=False, unique=True),
+    Column("type", String(40), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("chat_path", Text, nullable=True),
+    Column("models_path", Text, nullable=True),
+    Column("headers_json", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_hint", String(40), nullable=False),
+    Column("scopes_json", Text, nullable=False, default="[]"),
+    Column("allowed_models_json", Text, nullable=True),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value_json", Text, nullable=False),
+)
+
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("timestamp", Float, nullable=False),
+    Column("api_key_id", String(36), nullable=True),
+    Column("provider", String(100), nullable=True),
+    Column("connection_id", String(36), nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("requested_model", String(200), nullable=True),
+    Column("combo", String(200), nullable=True),
+    Column("client_format", String(40), nullable=True),
+    Column("upstream_format", String(40), nullable=True),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("cached_tokens", Integer, nullable=False, default=0),
+    Column("reasoning_tokens", Integer, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("latency_ms", Integer, nullable=True),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("cache", String(10), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_usage_timestamp", "timestamp"),
+    Index("ix_usage_api_key_id", "api_key_id"),
+    Index("ix_usage_provider", "provider"),
+    Index("ix_usage_connection_id", "connection_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("timestamp", Float, nullable=False, index=True),
+    Column("actor", String(100), nullable=True),
+    Column("action", String(100), nullable=False),
+    Column("target", Text, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("ip", String(64), nullable=True),
+)

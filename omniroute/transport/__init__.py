@@ -1,0 +1,1 @@
+"""The only network I/O of the gateway: one aiohttp session and the stream framing."""

@@ -1,0 +1,1 @@
+"""Usage accounting: the batched recorder (pricing and budgets grow here)."""

@@ -1,0 +1,74 @@
+"""Batched usage writes off the request path, flushed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from omniroute.store.repos import UsageRepo
+
+log = logging.getLogger("omniroute.usage")
+
+MAX_PENDING = 100_000
+
+
+class UsageRecorder:
+    """Collects usage rows in memory and writes them in batches from one background task."""
+
+    def __init__(self, repo: UsageRepo, *, interval_s: float = 0.5, batch_size: int = 500):
+        self._repo = repo
+        self._interval = interval_s
+        self._batch = batch_size
+        self._pending: deque[dict] = deque(maxlen=MAX_PENDING)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self.written = 0
+        self.dropped = 0
+
+    def record(self, row: dict) -> None:
+        """Queue one row; never blocks and never touches the database."""
+        if len(self._pending) == MAX_PENDING:
+            self.dropped += 1  # the oldest row falls off rather than memory growing without bound
+        self._pending.append(row)
+        if len(self._pending) >= self._batch:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="usage-recorder")
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write everything queued so far; rows survive a failed write and are retried."""
+        written = 0
+        while self._pending:
+            batch = [self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))]
+            try:
+                written += await self._repo.insert_many(batch)
+            except Exception:  # a database hiccup must not lose rows nor kill the writer
+                log.exception("usage write failed; %d rows kept for retry", len(batch))
+                self._pending.extendleft(reversed(batch))
+                break
+        self.written += written
+        return written
+
+    async def close(self) -> None:
+        """Stop the writer and flush what is left (graceful shutdown loses nothing)."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self.flush()
