@@ -6,7 +6,6 @@ decode → guards (key, allowed models) → route (model → provider → accoun
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -136,13 +135,13 @@ class ChatPipeline:
     async def _send(self, account: Account, payload: bytes) -> aiohttp.ClientResponse:
         try:
             return await self._session.post(account.chat_url, data=payload, headers=self._pool.headers(account))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(f"upstream unreachable: {exc.__class__.__name__}: {exc}") from exc
 
     async def _json_answer(self, ex: Exchange, resp: aiohttp.ClientResponse) -> Answer:
         try:
             raw = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamConnectionError(f"upstream answer interrupted: {exc}") from exc
         finally:
             resp.release()
@@ -245,7 +244,7 @@ class UpstreamStream:
                 if out:
                     return out
                 break
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 self._ended = True
                 ex.status, ex.error = 502, f"upstream stream failed: {exc.__class__.__name__}"
                 return relay.error_event(ex.error, "upstream_stream_failed")

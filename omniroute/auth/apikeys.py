@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from fnmatch import fnmatchcase
 import secrets
 import time
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 KEY_PREFIX = "sk-omni-"
 

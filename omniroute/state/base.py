@@ -57,5 +57,5 @@ class SharedState(ABC):
     def lock(self, key: str, ttl: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A mutual-exclusion lock held for at most ``ttl`` seconds."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release the backend's resources."""

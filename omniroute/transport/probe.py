@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import aiohttp
@@ -20,7 +19,7 @@ async def list_models(session: aiohttp.ClientSession, url: str, headers: dict[st
         async with session.get(url, headers=headers, timeout=PROBE_TIMEOUT) as resp:
             raw = await resp.read()
             status = resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise UpstreamConnectionError(f"upstream unreachable: {exc.__class__.__name__}: {exc}") from exc
     latency = (time.perf_counter() - started) * 1000
     if status >= 300:

@@ -1,0 +1,323 @@
+"""Benchmark entry point: gateway overhead versus a direct fake upstream (run: python bench/run.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from loadgen import CellResult, LoadGen
+from report import Report, Row, render_markdown, render_text
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+CONCURRENCIES = (1, 16, 64)
+PASSWORD = "bench-password"
+PROMPT = [{"role": "user", "content": "Say hello to the benchmark"}]
+
+
+class BenchError(RuntimeError):
+    """A step of the bench failed; the message says what and how."""
+
+
+def child_python() -> str:
+    """Prefer the project virtualenv so `make bench` works from any shell."""
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def free_port() -> int:
+    """Return a TCP port that is free right now on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def request(
+    port: int, method: str, path: str, body: object = None, headers: dict | None = None, timeout: float = 10
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Send one request on a fresh connection; return (status, headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        hdrs = {"Content-Type": "application/json", **(headers or {})} if data else dict(headers or {})
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+class Child:
+    """A child process in its own session, killed (with its whole group) on close."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str] | None = None):
+        self.name = name
+        self.log_path = OUT / f"{name}.log"
+        self.log = open(self.log_path, "wb")  # closed in close()
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            args,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def log_tail(self, lines: int = 25) -> str:
+        """Return the last lines of the child's output."""
+        self.log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def close(self) -> None:
+        """Terminate the child's process group, escalating to SIGKILL after 3 s."""
+        if self.proc.poll() is None:
+            for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 2)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self.log.close()
+
+
+def wait_until_answers(child: Child, port: int, path: str, timeout: float = 30) -> float:
+    """Poll GET path every 10 ms until it answers 200; return seconds since the child was spawned."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if child.proc.poll() is not None:
+            raise BenchError(f"{child.name} exited with {child.proc.returncode}:\n{child.log_tail()}")
+        try:
+            status, _, _ = request(port, "GET", path, timeout=1)
+            if status == 200:
+                return time.perf_counter() - child.started
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise BenchError(
+        f"{child.name} did not answer GET {path} with 200 within {timeout:.0f} s:\n{child.log_tail()}"
+    )
+
+
+def rss_mb(pid: int) -> float:
+    """Return the resident memory of pid plus its descendants in MB (workers count too)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    family, frontier = {pid}, [pid]
+    while frontier:
+        cur = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == cur and p not in family]
+        family.update(kids)
+        frontier.extend(kids)
+    total_kb = 0
+    for p in family:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+def _expect(step: str, status: int, body: bytes, ok: tuple[int, ...]) -> None:
+    if status not in ok:
+        raise BenchError(f"{step} answered {status}: {body[:500].decode(errors='replace')}")
+
+
+def configure_gateway(port: int, upstream_port: int) -> str:
+    """Log in, register the fake upstream as a provider and create an API key; return the key."""
+    status, headers, body = request(port, "POST", "/api/auth/login", {"password": PASSWORD})
+    _expect("POST /api/auth/login", status, body, (200,))
+    cookies = [c.split(";", 1)[0] for c in headers.get_all("Set-Cookie") or [] if c.startswith("auth_token=")]
+    if not cookies:
+        raise BenchError(f"POST /api/auth/login set no auth_token cookie; headers: {dict(headers)}")
+    auth = {"Cookie": cookies[0]}
+    provider = {
+        "provider": "openai",
+        "name": "bench",
+        "apiKey": "sk-bench",
+        "baseUrl": f"http://127.0.0.1:{upstream_port}/v1",
+    }
+    status, _, body = request(port, "POST", "/api/providers", provider, auth)
+    _expect("POST /api/providers", status, body, (200, 201))
+    status, _, body = request(port, "POST", "/api/keys", {"name": "bench"}, auth)
+    _expect("POST /api/keys", status, body, (200, 201))
+    key = json.loads(body).get("key")
+    if not key:
+        raise BenchError(f"POST /api/keys returned no key: {body[:500]!r}")
+    return key
+
+
+def gateway_command(port: int, data_dir: str) -> list[str]:
+    """Return the gateway command line (BENCH_GATEWAY_CMD overrides it, e.g. to bench another build)."""
+    custom = os.environ.get("BENCH_GATEWAY_CMD")
+    if custom:
+        return [part.format(port=port, data_dir=data_dir) for part in shlex.split(custom)]
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data_dir]
+    return [child_python(), "-m", "omniroute", *serve]
+
+
+def start_gateway(
+    upstream_port: int, data_dir: str, report: Report, children: list[Child]
+) -> tuple[int, str, Child]:
+    """Spawn the gateway, measure start-up and configure it; return (port, api key, child)."""
+    port = free_port()
+    args = gateway_command(port, data_dir)
+    gateway = Child("gateway", args, {"INITIAL_PASSWORD": PASSWORD, "LOG_LEVEL": "warning"})
+    children.append(gateway)
+    listening = wait_until_answers(gateway, port, "/api/init")
+    key = configure_gateway(port, upstream_port)
+    body = {"model": "openai/gpt-4o-mini", "messages": PROMPT, "max_tokens": 16}
+    started = time.perf_counter()
+    status, _, answer = request(
+        port, "POST", "/v1/chat/completions", body, {"Authorization": f"Bearer {key}"}
+    )
+    first_chat = time.perf_counter() - started
+    _expect("first POST /v1/chat/completions through the gateway", status, answer, (200,))
+    report.startup["start-up to listening (GET /api/init 200)"] = listening
+    report.startup["first chat request after configuration"] = first_chat
+    report.startup["start-up to first served request"] = listening + first_chat
+    report.startup["spawn -> first served chat incl. bench config calls"] = (
+        time.perf_counter() - gateway.started
+    )
+    report.rss_mb["right after start-up"] = rss_mb(gateway.proc.pid)
+    return port, key, gateway
+
+
+def run_row(load: LoadGen, row: Row, port: int, key: str | None, seconds: float, warmup: float) -> None:
+    """Warm up, then measure the row at every concurrency."""
+    model = "openai/gpt-4o-mini" if row.gateway else "gpt-4o-mini"
+    body: dict = {"model": model, "messages": PROMPT, "max_tokens": 16}
+    if row.stream:
+        body["stream"] = True
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json"}
+    headers["Authorization"] = f"Bearer {key or 'sk-direct'}"
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    print(f"-- {row.name}: warm-up {warmup:g}s", flush=True)
+    if warmup > 0:
+        try:
+            load.run(url, payload, headers, 16, warmup)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"   warm-up failed: {exc}", flush=True)
+    for conc in CONCURRENCIES:
+        try:
+            cell: CellResult | str = load.run(url, payload, headers, conc, seconds)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            cell = str(exc).strip().splitlines()[0][:200]
+        row.cells[conc] = cell
+        summary = (
+            cell
+            if isinstance(cell, str)
+            else f"{cell.rps:.0f} rps p50 {cell.p50_ms:.2f} ms p99 {cell.p99_ms:.2f} ms"
+        )
+        print(f"   c={conc}: {summary}", flush=True)
+
+
+def main() -> int:
+    """Run the whole benchmark; return the process exit code."""
+    seconds = float(os.environ.get("BENCH_SECONDS", "8"))
+    warmup = float(os.environ.get("BENCH_WARMUP", "2"))
+    OUT.mkdir(parents=True, exist_ok=True)
+    load = LoadGen(child_python(), force_fallback=os.environ.get("BENCH_LOADGEN") == "aiohttp")
+    report = Report(
+        meta={
+            "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "load generator": load.name,
+            "seconds per cell": f"{seconds:g} (warm-up {warmup:g} per row)",
+            "upstream latency": "20 ms (fake upstream)",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        }
+    )
+    children: list[Child] = []
+    data_dir = tempfile.mkdtemp(prefix="omniroute-bench-")
+    # SIGTERM becomes SystemExit so the finally block below still reaps the children; SIGINT is
+    # re-armed because shells start background jobs with it ignored.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        upstream_port = free_port()
+        fake = Child(
+            "upstream",
+            [
+                child_python(),
+                "-m",
+                "tests.fakes.openai_upstream",
+                "--port",
+                str(upstream_port),
+                "--latency-ms",
+                "20",
+                "--no-record",
+            ],
+        )
+        children.append(fake)
+        wait_until_answers(fake, upstream_port, "/v1/models", timeout=15)
+        gateway_port, key, gateway = None, None, None
+        try:
+            gateway_port, key, gateway = start_gateway(upstream_port, data_dir, report, children)
+            print(
+                "gateway ready: " + ", ".join(f"{k} {v:.3f}s" for k, v in report.startup.items()), flush=True
+            )
+        except (BenchError, OSError, ValueError) as exc:
+            report.gateway_error = str(exc)
+            print(f"!!! gateway unavailable, measuring direct rows only:\n{exc}", flush=True)
+        for name, via_gateway, stream in (
+            ("direct", False, False),
+            ("gateway", True, False),
+            ("direct stream", False, True),
+            ("gateway stream", True, True),
+        ):
+            if via_gateway and gateway_port is None:
+                continue
+            row = Row(name, via_gateway, stream)
+            report.rows.append(row)
+            run_row(load, row, gateway_port if via_gateway else upstream_port, key, seconds, warmup)
+        if gateway is not None:
+            time.sleep(2)
+            report.rss_mb["idle after load"] = rss_mb(gateway.proc.pid)
+            if gateway.proc.poll() is not None:
+                report.gateway_error = f"gateway died during the run:\n{gateway.log_tail()}"
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        for child in reversed(children):
+            child.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    text = render_text(report)
+    print("\n" + text)
+    (OUT / "latest.md").write_text(render_markdown(report))
+    print(f"\nmarkdown written to {OUT / 'latest.md'}")
+    failed = report.gateway_error or any(
+        isinstance(c, str) or c.non_2xx or c.socket_errors for r in report.rows for c in r.cells.values()
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Fixtures: the fake upstream, gateways on loopback, a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.support import Gateway, require_service
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def upstream(fake_upstream):
+    """The shared fake OpenAI upstream, cleared of recordings and faults for this test."""
+    fake_upstream.clear()
+    fake_upstream.latency_ms = 0
+    fake_upstream.chunk_delay_ms = 0
+    fake_upstream.valid_keys = None
+    yield fake_upstream
+    fake_upstream.clear()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    """One gateway for the session (SQLite, keys not required)."""
+    gw = Gateway(tmp_path_factory.mktemp("gw")).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def make_gateway(tmp_path):
+    """Start gateways with their own environment; all are stopped after the test."""
+    started: list[Gateway] = []
+
+    def make(env: dict[str, str] | None = None, data_dir=None) -> Gateway:
+        gw = Gateway(data_dir or tmp_path / f"gw{len(started)}", env).start()
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture
+def admin(gateway):
+    client = gateway.admin()
+    yield client
+    client.close()
+
+
+def _pg(statement: str) -> None:
+    import asyncpg
+
+    async def run():
+        conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=os.environ.get("PGUSER", "postgres"),
+                                     database="postgres")
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"omniroute_test_{uuid.uuid4().hex[:12]}"
+    _pg(f'CREATE DATABASE "{name}"')
+    user = os.environ.get("PGUSER", "postgres")
+    yield f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
