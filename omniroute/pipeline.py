@@ -246,7 +246,7 @@ class UpstreamStream:
                 break
             except (TimeoutError, aiohttp.ClientError) as exc:
                 self._ended = True
-                ex.status, ex.error = 502, f"upstream stream failed: {exc.__class__.__name__}"
+                ex.status, ex.error = 502, f"upstream stream broke off before its final event ({exc.__class__.__name__})"
                 return relay.error_event(ex.error, "upstream_stream_failed")
             out = relay.feed(chunk)
             if out:

@@ -82,6 +82,7 @@ class Settings:
             or _kept_secret(data_dir, "storage_encryption_key"),
             log_level=(env.get("LOG_LEVEL") or "info").lower(),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 20 * 1024 * 1024),
+            usage_flush_interval_s=_int(env, "USAGE_FLUSH_INTERVAL_MS", 500) / 1000,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import orjson
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from omniroute.server.api import auth, keys, monitoring, providers
 from omniroute.server.api.common import error_response, json_response
+from omniroute.server.asgi import JSON_HEADERS, send_bytes
 from omniroute.server.client_models import routes as model_routes
 from omniroute.server.client_openai import ChatCompletionsRoute
 from omniroute.server.services import Services
@@ -46,7 +49,7 @@ class OmniRouteApp:
 
     def __init__(self, services: Services):
         self.services = services
-        self._hot = {("POST", "/v1/chat/completions"): ChatCompletionsRoute(services)}
+        self._hot = {"/v1/chat/completions": ChatCompletionsRoute(services)}
 
         @contextlib.asynccontextmanager
         async def lifespan(app):
@@ -65,9 +68,14 @@ class OmniRouteApp:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            route = self._hot.get((scope["method"], scope["path"]))
+            route = self._hot.get(scope["path"])
             if route is not None:
-                return await route(scope, receive, send)
+                if scope["method"] == "POST":
+                    return await route(scope, receive, send)
+                return await send_bytes(send, 405, orjson.dumps({"error": {
+                    "message": f"method {scope['method']} is not allowed on {scope['path']}; use POST",
+                    "type": "invalid_request_error", "code": "method_not_allowed"}}),
+                    [*JSON_HEADERS, (b"allow", b"POST")])
         await self.starlette(scope, receive, send)
 
 

@@ -32,10 +32,12 @@ async def read_body(scope: dict, receive, limit: int) -> bytes:
         raise PayloadTooLarge(f"request body of {int(length)} bytes exceeds the limit of {limit} bytes")
     message = await receive()
     body = message.get("body", b"")
+    size = len(body)
+    if size > limit:
+        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
     if not message.get("more_body"):
         return body
     parts = [body]
-    size = len(body)
     while message.get("more_body"):
         message = await receive()
         if message["type"] == "http.disconnect":
