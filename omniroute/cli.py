@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=settings.keep_alive_timeout_s,
         timeout_graceful_shutdown=30,
         server_header=False,
+        proxy_headers=False,  # client addresses drive lock-outs, so forwarded headers are not trusted
     )
     return 0
 

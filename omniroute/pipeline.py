@@ -7,7 +7,6 @@ decode → guards (key, allowed models) → route (model → provider → accoun
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -187,7 +186,6 @@ class ChatPipeline:
         completion_details = usage.get("completion_tokens_details") or {}
         target = ex.target
         self._recorder.record({
-            "id": str(uuid.uuid4()),
             "timestamp": time.time(),
             "apiKeyId": ex.api_key.id if ex.api_key else None,
             "provider": target.provider.id if target else None,

@@ -61,6 +61,8 @@ def parse_json(raw: bytes):
 
 
 async def send_bytes(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    # An explicit length spares the chunked framing and its extra write.
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

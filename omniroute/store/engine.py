@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from omniroute.store.migrations import head_revision
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,9 +42,23 @@ def _upgrade(sync_conn, revision: str) -> None:
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; never drops data (migrations only add)."""
+    """Bring the schema to ``revision``; never drops data (migrations only add).
+
+    When the database is already at the head, Alembic is not even imported:
+    that keeps restarts fast and the resident memory small.
+    """
+    if revision == "head" and await _stamped_revision(engine) == head_revision():
+        return
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
+
+
+async def _stamped_revision(engine: AsyncEngine) -> str | None:
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except DBAPIError:
+        return None
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
