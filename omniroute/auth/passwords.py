@@ -17,14 +17,15 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches; a malformed stored hash never matches."""
     try:
         scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
-    except ValueError:
+        if scheme != "scrypt":
+            return False
+        salt, expected = base64.b64decode(salt_b64, validate=True), base64.b64decode(digest_b64, validate=True)
+        actual = hashlib.scrypt(
+            password.encode(), salt=salt, n=int(n), r=int(r), p=int(p), maxmem=2**26, dklen=len(expected)
+        )
+    except (ValueError, TypeError, MemoryError):
         return False
-    if scheme != "scrypt":
-        return False
-    salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
-    actual = hashlib.scrypt(
-        password.encode(), salt=salt, n=int(n), r=int(r), p=int(p), maxmem=2**26, dklen=len(expected)
-    )
     return hmac.compare_digest(actual, expected)

@@ -18,7 +18,7 @@ class MemoryState(SharedState):
     def __init__(self) -> None:
         self._values: dict[str, object] = {}
         self._expiry: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._writes = 0
 
     def _alive(self, key: str) -> bool:
@@ -109,11 +109,18 @@ class MemoryState(SharedState):
 
     @asynccontextmanager
     async def lock(self, key: str, ttl: float = 10.0) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        await asyncio.wait_for(lock.acquire(), timeout=ttl)
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)  # counted so an idle lock can be dropped safely
         try:
-            yield
+            async with asyncio.timeout(ttl):
+                await lock.acquire()
+            try:
+                yield
+            finally:
+                lock.release()
         finally:
-            lock.release()
-            if not lock.locked() and not lock._waiters:  # drop idle locks so the dict cannot grow
-                self._locks.pop(key, None)
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 import orjson
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omniroute.store import tables as t
@@ -38,12 +40,12 @@ class SettingsRepo:
 
     async def set(self, key: str, value) -> None:
         payload = orjson.dumps(value).decode()
+        dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = dialect_insert(t.settings).values(key=key, value_json=payload)
+        statement = statement.on_conflict_do_update(index_elements=[t.settings.c.key],
+                                                    set_={"value_json": payload})
         async with self.engine.begin() as conn:
-            changed = await conn.execute(
-                update(t.settings).where(t.settings.c.key == key).values(value_json=payload)
-            )
-            if changed.rowcount == 0:
-                await conn.execute(insert(t.settings).values(key=key, value_json=payload))
+            await conn.execute(statement)
 
 
 class ConnectionsRepo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import closing
 
 import httpx
 import pytest
@@ -140,20 +141,22 @@ def test_forged_session_cookie_is_refused(gateway):
     assert resp.status_code == 401
 
 
-def test_five_failed_logins_lock_the_address_out(make_gateway):
-    gw = make_gateway()
-    url = gw.url + "/api/auth/login"
-    status = httpx.get(gw.url + "/api/auth/status").json()
-    assert status["needsSetup"] is True, "a gateway without connections needs setup"
-    statuses = [httpx.post(url, json={"password": f"wrong-{i}"}).status_code for i in range(5)]
-    assert statuses[:4] == [401] * 4, statuses
-    if statuses[4] != 429:
-        assert statuses[4] == 401
-        assert httpx.post(url, json={"password": "wrong-5"}).status_code == 429
-    locked = httpx.post(url, json={"password": PASSWORD})
-    assert locked.status_code == 429, "the right password must not get through a lock-out"
-    assert isinstance(locked.json()["error"], str)
-    assert not [c for c in locked.headers.get_list("set-cookie") if c.startswith("auth_token=")]
+def test_five_failed_logins_lock_the_address_out(private_gw):
+    # Another loopback address: the lock-out is per address, so 127.0.0.1 stays usable for the other tests.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=private_gw.url, transport=transport) as client:
+        statuses = [client.post("/api/auth/login", json={"password": f"wrong-{i}"}).status_code for i in range(5)]
+        assert statuses[:4] == [401] * 4, statuses
+        if statuses[4] != 429:
+            assert statuses[4] == 401
+            assert client.post("/api/auth/login", json={"password": "wrong-5"}).status_code == 429
+        locked = client.post("/api/auth/login", json={"password": generated_password(private_gw)})
+        assert locked.status_code == 429, "the right password must not get through a lock-out"
+        assert isinstance(locked.json()["error"], str)
+        assert not [c for c in locked.headers.get_list("set-cookie") if c.startswith("auth_token=")]
+        assert "auth_token" not in client.cookies
+    other_address = httpx.post(private_gw.url + "/api/auth/login", json={"password": generated_password(private_gw)})
+    assert other_address.status_code == 200, "the lock-out applies to the failing address only"
 
 
 # ---- first run ------------------------------------------------------------------------------------
@@ -224,15 +227,19 @@ def test_unknown_scope_is_400(admin):
 # ---- persistence across restarts --------------------------------------------------------------------
 
 
-def test_require_login_off_lets_loopback_in_and_survives_restart(make_gateway):
+def test_require_login_and_session_survive_restart(make_gateway, gateway):
     gw = make_gateway()
+    assert httpx.get(gw.url + "/api/auth/status").json()["needsSetup"] is True
     assert httpx.get(gw.url + "/api/providers").status_code == 401
-    with gw.admin() as client:
+    with closing(gw.admin()) as client:
+        token = client.cookies["auth_token"]
         assert client.get("/api/settings/require-login").json() == {"requireLogin": True}
         resp = client.put("/api/settings/require-login", json={"requireLogin": False})
         assert resp.status_code == 200 and resp.json() == {"requireLogin": False}
-    assert httpx.get(gw.url + "/api/providers").status_code == 200
+    assert httpx.get(gw.url + "/api/providers").status_code == 200, "loopback needs no login now"
     assert httpx.get(gw.url + "/api/auth/status").json()["requireLogin"] is False
+    with closing(gateway.admin()) as other:
+        foreign = other.cookies["auth_token"]
     gw.stop()
 
     again = make_gateway(data_dir=gw.data_dir)
@@ -240,19 +247,7 @@ def test_require_login_off_lets_loopback_in_and_survives_restart(make_gateway):
     assert httpx.get(again.url + "/api/providers").status_code == 200
     assert httpx.put(again.url + "/api/settings/require-login", json={"requireLogin": True}).status_code == 200
     assert httpx.get(again.url + "/api/providers").status_code == 401
-
-
-def test_session_cookie_survives_restart(make_gateway, gateway):
-    gw = make_gateway()
-    with gw.admin() as client:
-        token = client.cookies["auth_token"]
-    with gateway.admin() as other:
-        foreign = other.cookies["auth_token"]
-    gw.stop()
-
-    again = make_gateway(data_dir=gw.data_dir)
     resp = httpx.get(again.url + "/api/providers", headers={"Cookie": f"auth_token={token}"})
     assert resp.status_code == 200, "the session secret is kept in the data directory"
-    assert httpx.get(again.url + "/api/providers").status_code == 401
     resp = httpx.get(again.url + "/api/providers", headers={"Cookie": f"auth_token={foreign}"})
     assert resp.status_code == 401, "a session signed by another gateway is not valid here"
