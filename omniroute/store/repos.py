@@ -195,18 +195,37 @@ _USAGE_FIELDS = {
 }
 
 
+def _driver_insert(engine: AsyncEngine, table: str, columns: list[str]) -> str:
+    """An INSERT statement in the driver's own parameter style."""
+    style = engine.dialect.paramstyle
+    if style == "qmark":
+        marks = ["?"] * len(columns)
+    elif style == "numeric_dollar":
+        marks = [f"${i}" for i in range(1, len(columns) + 1)]
+    elif style == "numeric":
+        marks = [f":{i}" for i in range(1, len(columns) + 1)]
+    elif style == "format":
+        marks = ["%s"] * len(columns)
+    else:
+        raise RuntimeError(f"unsupported driver parameter style {style!r}")
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+
+
 class UsageRepo:
     """One row per client request, written in batches."""
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
+        self._insert_sql = _driver_insert(engine, "usage", list(_USAGE_FIELDS.values()))
 
     async def insert_many(self, rows: Iterable[dict]) -> int:
-        values = [{col: row.get(key) for key, col in _USAGE_FIELDS.items()} for row in rows]
+        """Insert rows with one driver-level executemany (per-row ORM-style processing costs
+        more CPU than the request that produced the row)."""
+        values = [tuple(row.get(key) for key in _USAGE_FIELDS) for row in rows]
         if not values:
             return 0
         async with self.engine.begin() as conn:
-            await conn.execute(insert(t.usage), values)
+            await conn.exec_driver_sql(self._insert_sql, values)
         return len(values)
 
     async def list(self, *, limit: int = 100, offset: int = 0, api_key_id: str | None = None,

@@ -164,6 +164,12 @@ def test_header_values_are_masked_but_sent(gateway, admin, upstream, connection)
     assert value not in fetched.text and value not in admin.get("/api/providers").text
     assert httpx.post(gateway.url + "/v1/chat/completions", json=CHAT).status_code == 200
     assert upstream.requests[-1].headers.get("x-org-secret") == value
+
+
+def test_header_values_are_not_stored_in_clear(gateway, connection):
+    # Header values are masked like the key (they often carry credentials), so they are secrets at rest too.
+    value = "hdr-secret-" + uuid.uuid4().hex
+    connection(headers={"X-Org-Secret": value})
     assert value.encode() not in data_files_bytes(gateway.data_dir)
 
 
