@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "enc:v1:"
@@ -31,6 +32,15 @@ class SecretBox:
             raise ValueError("stored secret is not in the encrypted format")
         raw = base64.urlsafe_b64decode(stored[len(_PREFIX):])
         return self._aead.decrypt(raw[:12], raw[12:], b"omniroute").decode()
+
+
+    def encrypt_json(self, value) -> str | None:
+        """Encrypt a JSON value (extra headers may carry tokens too)."""
+        return self.encrypt(orjson.dumps(value).decode()) if value else None
+
+    def decrypt_json(self, stored: str | None, default=None):
+        plain = self.decrypt(stored)
+        return default if plain is None else orjson.loads(plain)
 
 
 def mask(secret: str | None) -> str | None:

@@ -63,7 +63,7 @@ class AccountPool:
                 id=row["id"], provider=spec, name=row["name"],
                 api_key=self._secrets.decrypt(row["apiKeyEnc"]), base_url=base,
                 priority=row["priority"], default_model=row["defaultModel"],
-                headers=dict(row["headers"] or {}), chat_url=base + spec.chat_path,
+                headers=self._secrets.decrypt_json(row["headersEnc"], {}), chat_url=base + spec.chat_path,
             )
             by_provider.setdefault(spec.id, []).append(account)
         self._by_provider = {

@@ -108,20 +108,17 @@ _CONNECTION_FIELDS = {
     "status": "status",
     "rateLimitedUntil": "rate_limited_until",
     "lastError": "last_error",
+    "headersEnc": "headers_json",
 }
 
 
 def _connection_columns(values: dict) -> dict:
-    columns = {col: values[key] for key, col in _CONNECTION_FIELDS.items() if key in values}
-    if "headers" in values:
-        columns["headers_json"] = _dumps(values["headers"])
-    return columns
+    return {col: values[key] for key, col in _CONNECTION_FIELDS.items() if key in values}
 
 
 def _connection(row) -> dict:
     out = {key: row[col] for key, col in _CONNECTION_FIELDS.items()}
     out["id"] = row["id"]
-    out["headers"] = _loads(row["headers_json"], {})
     out["createdAt"] = row["created_at"]
     out["updatedAt"] = row["updated_at"]
     return out

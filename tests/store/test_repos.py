@@ -123,7 +123,7 @@ async def test_connections_create_get(engine):
     before = time.time()
     created = await repo.create({
         "provider": "openai", "name": "work", "apiKeyEnc": "enc:v1:abc", "baseUrl": "https://api.example/v1",
-        "priority": 2, "defaultModel": "gpt-4o", "headers": {"X-Org": "org-1", "X-Trace": "on"},
+        "priority": 2, "defaultModel": "gpt-4o", "headersEnc": "enc:v1:opaque-1",
     })
     assert len(created["id"]) == 36
     assert created["provider"] == "openai"
@@ -135,7 +135,7 @@ async def test_connections_create_get(engine):
     assert created["isActive"] is True
     assert created["status"] == "active"
     assert created["defaultModel"] == "gpt-4o"
-    assert created["headers"] == {"X-Org": "org-1", "X-Trace": "on"}
+    assert created["headersEnc"] == "enc:v1:opaque-1"
     assert created["rateLimitedUntil"] is None
     assert before <= created["createdAt"] == created["updatedAt"] <= time.time()
     assert await repo.get(created["id"]) == created
@@ -144,7 +144,7 @@ async def test_connections_create_get(engine):
 async def test_connections_defaults_and_unknown_ids(engine):
     repo = ConnectionsRepo(engine)
     created = await repo.create({"provider": "groq", "name": "free"})
-    assert created["headers"] == {}
+    assert created["headersEnc"] is None
     assert created["apiKeyEnc"] is None
     assert created["priority"] == 1
     assert await repo.get("00000000-0000-0000-0000-000000000000") is None
@@ -165,26 +165,26 @@ async def test_connections_list_ordered_by_provider_then_priority(engine):
 
 async def test_connections_update(engine):
     repo = ConnectionsRepo(engine)
-    created = await repo.create({"provider": "openai", "name": "old", "headers": {"A": "1"}})
+    created = await repo.create({"provider": "openai", "name": "old", "headersEnc": "enc:v1:a"})
     await asyncio.sleep(0.01)
     until = time.time() + 60
     updated = await repo.update(created["id"], {
         "name": "new", "isActive": False, "status": "rate_limited", "rateLimitedUntil": until,
-        "lastError": "429 Too Many Requests", "headers": {"B": "2"}, "unknownField": "ignored",
+        "lastError": "429 Too Many Requests", "headersEnc": "enc:v1:b", "unknownField": "ignored",
     })
     assert updated["name"] == "new"
     assert updated["isActive"] is False
     assert updated["status"] == "rate_limited"
     assert updated["rateLimitedUntil"] == pytest.approx(until)
     assert updated["lastError"] == "429 Too Many Requests"
-    assert updated["headers"] == {"B": "2"}
+    assert updated["headersEnc"] == "enc:v1:b"
     assert updated["provider"] == "openai"
     assert updated["updatedAt"] > created["updatedAt"]
     assert updated["createdAt"] == created["createdAt"]
     assert await repo.get(created["id"]) == updated
     # Clearing headers and an update with nothing to change.
-    cleared = await repo.update(created["id"], {"headers": None})
-    assert cleared["headers"] == {}
+    cleared = await repo.update(created["id"], {"headersEnc": None})
+    assert cleared["headersEnc"] is None
     assert await repo.update(created["id"], {}) == cleared
 
 

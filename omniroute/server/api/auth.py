@@ -23,11 +23,12 @@ from omniroute.server.api.common import (
 
 
 class LoginBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     password: str
 
 
 class RequireLoginBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
     requireLogin: bool
 
 

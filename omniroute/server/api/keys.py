@@ -15,7 +15,7 @@ SCOPES = frozenset({"manage"})
 
 
 class KeyBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     scopes: list[str] | None = None
     allowedModels: list[str] | None = None

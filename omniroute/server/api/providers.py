@@ -26,7 +26,7 @@ def _check_url(value: str | None) -> str | None:
 
 
 class ConnectionBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     apiKey: str | None = Field(default=None, max_length=20_000)
     baseUrl: str | None = None
@@ -43,7 +43,7 @@ class ConnectionCreate(ConnectionBody):
 
 
 class ValidateBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     provider: str = Field(min_length=1)
     apiKey: str | None = None
     baseUrl: str | None = None
@@ -57,7 +57,8 @@ def _public(s, row: dict) -> dict:
     out = {k: row[k] for k in ("id", "provider", "name", "authType", "baseUrl", "priority", "isActive",
                                "defaultModel", "status", "rateLimitedUntil", "lastError", "createdAt")}
     out["apiKey"] = mask(key)
-    out["headers"] = {name: mask(value) for name, value in (row["headers"] or {}).items()}
+    headers = s.secrets.decrypt_json(row["headersEnc"], {})
+    out["headers"] = {name: mask(value) for name, value in headers.items()}
     return out
 
 
@@ -93,7 +94,8 @@ async def list_or_create(request: Request):
     spec = _spec(s, body.provider)
     if spec.auth != "none" and not body.apiKey:
         raise ApiError(400, f"'apiKey' is required for provider '{spec.id}'")
-    values = body.model_dump(exclude_none=True, exclude={"apiKey"})
+    values = body.model_dump(exclude_none=True, exclude={"apiKey", "headers"})
+    values["headersEnc"] = s.secrets.encrypt_json(body.headers)
     values.update(provider=spec.id, name=body.name or spec.name, apiKeyEnc=s.secrets.encrypt(body.apiKey))
     row = await s.connections.create(values)
     await s.reload_accounts()
@@ -116,9 +118,11 @@ async def one(request: Request):
                           ip=client_ip(request))
         return json_response({"ok": True, "deleted": conn_id})
     body = await read_model(request, ConnectionBody)
-    values = body.model_dump(exclude_unset=True, exclude={"apiKey"})
+    values = body.model_dump(exclude_unset=True, exclude={"apiKey", "headers"})
     if "apiKey" in body.model_fields_set:
         values["apiKeyEnc"] = s.secrets.encrypt(body.apiKey)
+    if "headers" in body.model_fields_set:
+        values["headersEnc"] = s.secrets.encrypt_json(body.headers)
     if values.get("isActive") is True:
         values.update(status="active", lastError=None)
     row = await s.connections.update(conn_id, values)
@@ -137,7 +141,8 @@ def _probe_target(s, spec, api_key: str | None, base_url: str | None, headers: d
 
 async def _row_probe(s, row: dict):
     spec = _spec(s, row["provider"])
-    return _probe_target(s, spec, s.secrets.decrypt(row["apiKeyEnc"]), row["baseUrl"], row["headers"])
+    return _probe_target(s, spec, s.secrets.decrypt(row["apiKeyEnc"]), row["baseUrl"],
+                         s.secrets.decrypt_json(row["headersEnc"], {}))
 
 
 @admin
