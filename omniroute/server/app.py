@@ -6,7 +6,6 @@ import contextlib
 import logging
 
 import orjson
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
