@@ -27,6 +27,7 @@ from omniroute.errors import (
 )
 from omniroute.routing.accounts import Account, AccountPool
 from omniroute.routing.resolve import Target, resolve
+from omniroute.store.repos import UsageRow
 
 
 @dataclass(slots=True)
@@ -182,31 +183,39 @@ class ChatPipeline:
         if error is not None:
             ex.status, ex.error = error.status, error.message
         usage = ex.usage or {}
-        details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
         target = ex.target
-        self._recorder.record({
-            "timestamp": time.time(),
-            "apiKeyId": ex.api_key.id if ex.api_key else None,
-            "provider": target.provider.id if target else None,
-            "connectionId": ex.account.id if ex.account else None,
-            "model": target.model if target else None,
-            "requestedModel": ex.requested_model,
-            "combo": None,
-            "clientFormat": ex.client_format,
-            "upstreamFormat": target.provider.dialect if target else None,
-            "promptTokens": int(usage.get("prompt_tokens") or 0),
-            "completionTokens": int(usage.get("completion_tokens") or 0),
-            "cachedTokens": int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
-            "reasoningTokens": int(completion_details.get("reasoning_tokens") or 0)
-            if isinstance(completion_details, dict) else 0,
-            "cost": 0.0,
-            "latencyMs": int((time.perf_counter() - ex.started) * 1000),
-            "ttftMs": ex.ttft_ms,
-            "status": ex.status,
-            "cache": None,
-            "error": ex.error,
-        })
+        details = usage.get("prompt_tokens_details")
+        completion_details = usage.get("completion_tokens_details")
+        self._recorder.record(UsageRow(
+            id=self._recorder.new_id(),
+            timestamp=time.time(),
+            apiKeyId=ex.api_key.id if ex.api_key else None,
+            provider=target.provider.id if target else None,
+            connectionId=ex.account.id if ex.account else None,
+            model=target.model if target else None,
+            requestedModel=ex.requested_model,
+            combo=None,
+            clientFormat=ex.client_format,
+            upstreamFormat=target.provider.dialect if target else None,
+            promptTokens=_count(usage, "prompt_tokens"),
+            completionTokens=_count(usage, "completion_tokens"),
+            cachedTokens=_count(details, "cached_tokens"),
+            reasoningTokens=_count(completion_details, "reasoning_tokens"),
+            cost=0.0,
+            latencyMs=int((time.perf_counter() - ex.started) * 1000),
+            ttftMs=ex.ttft_ms,
+            status=ex.status,
+            cache=None,
+            error=ex.error,
+        ))
+
+
+def _count(usage, name: str) -> int:
+    """A token count from an upstream usage object, 0 when absent or malformed."""
+    if not isinstance(usage, dict):
+        return 0
+    value = usage.get(name)
+    return value if type(value) is int and value >= 0 else 0
 
 
 class UpstreamStream:

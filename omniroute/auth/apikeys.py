@@ -49,8 +49,11 @@ class ApiKey:
 class KeyRing:
     """Every known key by hash, rebuilt after each change through the management API."""
 
+    _MEMO_SIZE = 4096
+
     def __init__(self) -> None:
         self._by_hash: dict[str, ApiKey] = {}
+        self._memo: dict[str, ApiKey | None] = {}  # presented secret → answer, spares a hash per request
 
     def load(self, rows: list[dict]) -> None:
         self._by_hash = {
@@ -64,12 +67,21 @@ class KeyRing:
             )
             for row in rows
         }
+        self._memo = {}
 
     def lookup(self, raw: str | None) -> ApiKey | None:
         """The key record for a presented secret, or None when it is unknown."""
         if not raw:
             return None
-        return self._by_hash.get(hash_key(raw))
+        try:
+            return self._memo[raw]
+        except KeyError:
+            pass
+        key = self._by_hash.get(hash_key(raw))
+        if len(self._memo) >= self._MEMO_SIZE:
+            self._memo.clear()  # bounded: random keys sent by strangers cannot grow it
+        self._memo[raw] = key
+        return key
 
     def __len__(self) -> int:
         return len(self._by_hash)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import time
@@ -23,6 +24,10 @@ from omniroute.transport.session import create_session
 from omniroute.usage.recorder import UsageRecorder
 
 log = logging.getLogger("omniroute")
+
+# Each request allocates a few hundred short-lived containers; collecting the youngest
+# generation every 700 allocations cost ~7% of throughput in `make bench`.
+GC_THRESHOLDS = (20_000, 20, 100)
 
 
 class Services:
@@ -68,6 +73,11 @@ class Services:
         self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
                                      recorder=self.recorder)
         self.recorder.start()
+        # Everything built so far lives as long as the process: move it out of the
+        # collector's reach so full collections stay cheap under load.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
     async def stop(self) -> None:
         """Flush usage, close the upstream session and the database."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from itertools import chain
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import delete, func, insert, select, update
@@ -182,6 +184,33 @@ def _key(row) -> dict:
     }
 
 
+class UsageRow(NamedTuple):
+    """One usage row, in column order (a tuple: cheap to build on the hot path)."""
+
+    id: str
+    timestamp: float
+    apiKeyId: str | None
+    provider: str | None
+    connectionId: str | None
+    model: str | None
+    requestedModel: str | None
+    combo: str | None
+    clientFormat: str | None
+    upstreamFormat: str | None
+    promptTokens: int
+    completionTokens: int
+    cachedTokens: int
+    reasoningTokens: int
+    cost: float
+    latencyMs: int | None
+    ttftMs: int | None
+    status: int
+    cache: str | None
+    error: str | None
+
+
+_USAGE_DEFAULTS = {"promptTokens": 0, "completionTokens": 0, "cachedTokens": 0, "reasoningTokens": 0, "cost": 0.0}
+
 _USAGE_FIELDS = {
     "id": "id", "timestamp": "timestamp", "apiKeyId": "api_key_id", "provider": "provider",
     "connectionId": "connection_id", "model": "model", "requestedModel": "requested_model",
@@ -192,20 +221,30 @@ _USAGE_FIELDS = {
 }
 
 
-def _driver_insert(engine: AsyncEngine, table: str, columns: list[str]) -> str:
-    """An INSERT statement in the driver's own parameter style."""
+def _placeholders(engine: AsyncEngine, rows: int, columns: int) -> str:
+    """``(?, ?), (?, ?)`` for ``rows`` rows in the driver's own parameter style."""
     style = engine.dialect.paramstyle
     if style == "qmark":
-        marks = ["?"] * len(columns)
-    elif style == "numeric_dollar":
-        marks = [f"${i}" for i in range(1, len(columns) + 1)]
-    elif style == "numeric":
-        marks = [f":{i}" for i in range(1, len(columns) + 1)]
-    elif style == "format":
-        marks = ["%s"] * len(columns)
-    else:
-        raise RuntimeError(f"unsupported driver parameter style {style!r}")
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
+        one = "(" + ", ".join(["?"] * columns) + ")"
+        return ", ".join([one] * rows)
+    if style in ("numeric_dollar", "numeric"):
+        mark = "$" if style == "numeric_dollar" else ":"
+        return ", ".join(
+            "(" + ", ".join(f"{mark}{r * columns + c + 1}" for c in range(columns)) + ")" for r in range(rows)
+        )
+    if style == "format":
+        one = "(" + ", ".join(["%s"] * columns) + ")"
+        return ", ".join([one] * rows)
+    raise RuntimeError(f"unsupported driver parameter style {style!r}")
+
+
+_ROWS_PER_STATEMENT = 250  # 250 × 20 parameters stays under every driver's limit
+
+
+def _as_row(values: dict) -> UsageRow:
+    fields = {key: values.get(key, _USAGE_DEFAULTS.get(key)) for key in UsageRow._fields}
+    fields["id"] = fields["id"] or new_id()
+    return UsageRow(**fields)
 
 
 class UsageRepo:
@@ -213,17 +252,35 @@ class UsageRepo:
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
-        self._insert_sql = _driver_insert(engine, "usage", list(_USAGE_FIELDS.values()))
+        self._statements: dict[int, str] = {}
 
-    async def insert_many(self, rows: Iterable[dict]) -> int:
-        """Insert rows with one driver-level executemany (per-row ORM-style processing costs
-        more CPU than the request that produced the row)."""
-        values = [tuple(row.get(key) for key in _USAGE_FIELDS) for row in rows]
-        if not values:
+    def _statement(self, rows: int) -> str:
+        sql = self._statements.get(rows)
+        if sql is None:
+            columns = list(_USAGE_FIELDS.values())
+            sql = (f"INSERT INTO usage ({', '.join(columns)}) VALUES "
+                   + _placeholders(self.engine, rows, len(columns)))
+            if len(self._statements) < 64:
+                self._statements[rows] = sql
+        return sql
+
+    async def insert_many(self, rows: Iterable[UsageRow | dict]) -> int:
+        """Insert rows as multi-row INSERT statements at the driver level.
+
+        Per-row statement processing would cost more CPU than the request that
+        produced the row; dict rows (not on the hot path) are accepted too.
+        """
+        values = list(chain.from_iterable(row if isinstance(row, tuple) else _as_row(row) for row in rows))
+        width = len(_USAGE_FIELDS)
+        count = len(values) // width
+        if not count:
             return 0
         async with self.engine.begin() as conn:
-            await conn.exec_driver_sql(self._insert_sql, values)
-        return len(values)
+            for start in range(0, count, _ROWS_PER_STATEMENT):
+                n = min(_ROWS_PER_STATEMENT, count - start)
+                params = tuple(values[start * width:(start + n) * width])
+                await conn.exec_driver_sql(self._statement(n), params)
+        return count
 
     async def list(self, *, limit: int = 100, offset: int = 0, api_key_id: str | None = None,
                    provider: str | None = None, connection_id: str | None = None) -> tuple[list[dict], int]:
@@ -237,7 +294,8 @@ class UsageRepo:
         query = select(t.usage).where(*where).order_by(t.usage.c.timestamp.desc()).limit(limit).offset(offset)
         count = select(func.count()).select_from(t.usage).where(*where)
         async with self.engine.connect() as conn:
-            rows = [{key: r[col] for key, col in _USAGE_FIELDS.items()} for r in (await conn.execute(query)).mappings()]
+            result = (await conn.execute(query)).mappings()
+            rows = [{key: r[col] for key, col in _USAGE_FIELDS.items()} for r in result]
             total = (await conn.execute(count)).scalar_one()
         return rows, total
 

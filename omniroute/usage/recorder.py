@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
-import uuid
 from collections import deque
 
-from omniroute.store.repos import UsageRepo
+from omniroute.store.repos import UsageRepo, UsageRow
 
 log = logging.getLogger("omniroute.usage")
 
@@ -22,14 +22,20 @@ class UsageRecorder:
         self._repo = repo
         self._interval = interval_s
         self._batch = batch_size
-        self._pending: deque[dict] = deque(maxlen=MAX_PENDING)
+        self._pending: deque[UsageRow] = deque(maxlen=MAX_PENDING)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
         self.written = 0
         self.dropped = 0
+        # Row ids: a random per-process prefix and a counter, unique across instances and restarts.
+        self._id_prefix = os.urandom(10).hex()
+        self._id_counter = itertools.count()
 
-    def record(self, row: dict) -> None:
+    def new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):012x}"
+
+    def record(self, row: UsageRow) -> None:
         """Queue one row; never blocks and never touches the database."""
         if len(self._pending) == MAX_PENDING:
             self.dropped += 1  # the oldest row falls off rather than memory growing without bound
@@ -54,11 +60,16 @@ class UsageRecorder:
             await self.flush()
 
     async def flush(self) -> int:
-        """Write everything queued so far; rows survive a failed write and are retried."""
+        """Write what was queued when the flush began; rows survive a failed write and are retried.
+
+        Rows that arrive during the write wait for the next round: chasing them would turn
+        one batch per interval into a transaction per handful of requests.
+        """
         written = 0
-        while self._pending:
-            batch = [self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))]
-            _assign_ids(batch)
+        todo = len(self._pending)
+        while todo > 0 and self._pending:
+            batch = [self._pending.popleft() for _ in range(min(self._batch, todo, len(self._pending)))]
+            todo -= len(batch)
             try:
                 written += await self._repo.insert_many(batch)
             except Exception:  # a database hiccup must not lose rows nor kill the writer
@@ -74,12 +85,6 @@ class UsageRecorder:
         self._wake.set()
         if self._task is not None:
             await self._task
-        await self.flush()
-
-
-def _assign_ids(rows: list[dict]) -> None:
-    """Give rows their UUIDs here, one random read per batch instead of one per request."""
-    entropy = os.urandom(16 * len(rows))
-    for i, row in enumerate(rows):
-        if not row.get("id"):
-            row["id"] = str(uuid.UUID(bytes=entropy[16 * i:16 * i + 16], version=4))
+        while self._pending:
+            if not await self.flush():
+                break
