@@ -122,8 +122,9 @@ def _extras(report: Report) -> list[tuple[str, str]]:
 
 
 STARTUP_NOTE = (
-    "start-up to first served request = (spawn -> GET /api/init answers 200) + (duration of the first "
-    "chat request after configuration); the bench's own login/provider/key calls are excluded."
+    "start-up to first served request = spawn of a configured gateway (a restart on the data dir the first "
+    "start set up) until its first POST /v1/chat/completions answers 200. The loaded gateway is that "
+    "restarted one; 'idle after load' is its RSS after the load, before any management call."
 )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import jwt
-
 from omniroute.state import SharedState
 
 COOKIE = "auth_token"
@@ -23,6 +21,8 @@ class SessionSigner:
         self._secret = secret
 
     def issue(self, subject: str = "admin") -> str:
+        import jwt  # loaded with the management plane, not at start-up
+
         now = int(time.time())
         return jwt.encode({"sub": subject, "iat": now, "exp": now + SESSION_TTL_S}, self._secret, "HS256")
 
@@ -30,6 +30,8 @@ class SessionSigner:
         """The claims of a valid token, else None."""
         if not token:
             return None
+        import jwt
+
         try:
             return jwt.decode(token, self._secret, algorithms=["HS256"])
         except jwt.PyJWTError:

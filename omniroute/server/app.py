@@ -1,19 +1,13 @@
-"""The app factory: builds every singleton once and wires the routes."""
+"""The app factory: builds every singleton once and dispatches each request to its room."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import orjson
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 
-from omniroute.server.api import auth, keys, monitoring, providers
-from omniroute.server.api.common import error_response, json_response
 from omniroute.server.asgi import JSON_HEADERS, send_bytes
-from omniroute.server.client_models import routes as model_routes
+from omniroute.server.client_models import ModelsRoute
 from omniroute.server.client_openai import ChatCompletionsRoute
 from omniroute.server.services import Services
 from omniroute.settings import Settings
@@ -21,61 +15,60 @@ from omniroute.settings import Settings
 log = logging.getLogger("omniroute")
 
 
-def _is_client_path(path: str) -> bool:
-    return path.startswith("/v1/") or path.startswith("/v1beta/")
-
-
-async def _http_error(request: Request, exc: HTTPException):
-    message = exc.detail if isinstance(exc.detail, str) else "error"
-    if exc.status_code == 404:
-        message = f"no route for {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
-    if _is_client_path(request.url.path):
-        return json_response({"error": {"message": message, "type": "invalid_request_error",
-                                        "code": "not_found" if exc.status_code == 404 else None}},
-                             exc.status_code)
-    return error_response(exc.status_code, message)
-
-
-async def _crash(request: Request, exc: Exception):
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal error")
-
-
 class OmniRouteApp:
-    """Top-level ASGI app: the hot client routes by exact path, everything else through Starlette."""
+    """Top-level ASGI app: client routes by exact path, the management plane for the rest."""
 
     def __init__(self, services: Services):
         self.services = services
-        self._hot = {"/v1/chat/completions": ChatCompletionsRoute(services)}
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app):
-            await services.start()
-            try:
-                yield
-            finally:
-                await services.stop()
-
-        self.starlette = Starlette(
-            routes=[*auth.routes, *providers.routes, *keys.routes, *monitoring.routes, *model_routes],
-            exception_handlers={HTTPException: _http_error, Exception: _crash},
-            lifespan=lifespan,
-        )
-        self.starlette.state.services = services
+        self._post = {"/v1/chat/completions": ChatCompletionsRoute(services)}
+        self._models = ModelsRoute(services)
+        self._management = None
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            route = self._hot.get(scope["path"])
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            route = self._post.get(path)
             if route is not None:
                 if scope["method"] == "POST":
                     return await route(scope, receive, send)
-                return await send_bytes(send, 405, orjson.dumps({"error": {
-                    "message": f"method {scope['method']} is not allowed on {scope['path']}; use POST",
-                    "type": "invalid_request_error", "code": "method_not_allowed"}}),
-                    [*JSON_HEADERS, (b"allow", b"POST")])
-        await self.starlette(scope, receive, send)
+                return await _method_not_allowed(scope, send, b"POST")
+            if path == "/v1/models" or path.startswith("/v1/models/"):
+                if scope["method"] == "GET":
+                    return await self._models(scope, receive, send)
+                return await _method_not_allowed(scope, send, b"GET")
+        elif kind == "lifespan":
+            return await self._lifespan(receive, send)
+        if self._management is None:
+            from omniroute.server.management import build_management_app
+
+            self._management = build_management_app(self.services)
+        await self._management(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.services.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.services.stop()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _method_not_allowed(scope, send, allowed: bytes) -> None:
+    body = orjson.dumps({"error": {
+        "message": f"method {scope['method']} is not allowed on {scope['path']}; use {allowed.decode()}",
+        "type": "invalid_request_error", "code": "method_not_allowed"}})
+    await send_bytes(send, 405, body, [*JSON_HEADERS, (b"allow", allowed)])
 
 
 def create_app(settings: Settings | None = None) -> OmniRouteApp:

@@ -1,20 +1,14 @@
-"""GET /v1/models: what the active connections serve, in OpenAI's list shape."""
+"""GET /v1/models and /v1/models/{id}: what the active connections serve, in OpenAI's list shape."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from urllib.parse import unquote
 
-from omniroute.errors import OmniRouteError
-from omniroute.server.api.common import json_response
-from omniroute.server.client_auth import authenticate, presented_key
+import orjson
 
-
-def _key_of(request: Request) -> str | None:
-    headers = {k.encode(): v for k, v in request.headers.items()
-               if k in ("authorization", "x-api-key", "x-goog-api-key")}
-    return presented_key(headers)
+from omniroute.errors import ModelNotFound, OmniRouteError
+from omniroute.server.asgi import JSON_HEADERS, headers_of, send_bytes
+from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
 
 
 def catalog_models(s) -> list[dict]:
@@ -33,33 +27,28 @@ def catalog_models(s) -> list[dict]:
     return out
 
 
-async def list_models(request: Request) -> Response:
-    s = request.app.state.services
-    try:
-        key = authenticate(s.keyring, _key_of(request), s.require_api_key)
-    except OmniRouteError as err:
-        return json_response(err.openai_body(), err.status)
-    models = catalog_models(s)
-    if key is not None and key.allowed_models:
-        models = [m for m in models if key.allows_model(m["id"])]
-    return json_response({"object": "list", "data": models})
+class ModelsRoute:
+    """Lists models under the client API's key rules (a key's allowed models narrow the list)."""
 
+    def __init__(self, services):
+        self.s = services
 
-async def get_model(request: Request) -> Response:
-    s = request.app.state.services
-    try:
-        authenticate(s.keyring, _key_of(request), s.require_api_key)
-    except OmniRouteError as err:
-        return json_response(err.openai_body(), err.status)
-    model_id = request.path_params["model"]
-    for model in catalog_models(s):
-        if model["id"] == model_id:
-            return json_response(model)
-    return json_response({"error": {"message": f"The model '{model_id}' does not exist",
-                                    "type": "invalid_request_error", "code": "model_not_found"}}, 404)
-
-
-routes = [
-    Route("/v1/models", list_models, methods=["GET"]),
-    Route("/v1/models/{model:path}", get_model, methods=["GET"]),
-]
+    async def __call__(self, scope, receive, send) -> None:
+        s = self.s
+        try:
+            key = authenticate(s.keyring, presented_key(headers_of(scope, KEY_HEADERS)), s.require_api_key)
+            models = catalog_models(s)
+            if key is not None and key.allowed_models:
+                models = [m for m in models if key.allows_model(m["id"])]
+            path = scope["path"]
+            if path == "/v1/models":
+                body = {"object": "list", "data": models}
+            else:
+                model_id = unquote(path[len("/v1/models/"):])
+                body = next((m for m in models if m["id"] == model_id), None)
+                if body is None:
+                    raise ModelNotFound(f"The model '{model_id}' does not exist")
+        except OmniRouteError as err:
+            await send_bytes(send, err.status, orjson.dumps(err.openai_body()), JSON_HEADERS)
+            return
+        await send_bytes(send, 200, orjson.dumps(body), JSON_HEADERS)

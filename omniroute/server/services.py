@@ -56,6 +56,7 @@ class Services:
         self.require_api_key_setting = False
         self.session = None
         self.pipeline: ChatPipeline | None = None
+        self._password_task: asyncio.Task | None = None
 
     @property
     def require_api_key(self) -> bool:
@@ -64,7 +65,8 @@ class Services:
     async def start(self) -> None:
         """Migrate, load configuration into memory, open the upstream session."""
         await migrate(self.engine)
-        await self._ensure_password()
+        # A slow hash on first run need not hold up serving clients; login waits for it.
+        self._password_task = asyncio.create_task(self._ensure_password())
         self.require_login = bool(await self.settings_repo.get("requireLogin", True))
         self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
         await self.reload_keys()
@@ -79,8 +81,16 @@ class Services:
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
 
+    async def password_hash(self) -> str | None:
+        """The stored dashboard password hash (after first-run set-up has finished)."""
+        if self._password_task is not None:
+            await self._password_task
+        return await self.settings_repo.get("passwordHash")
+
     async def stop(self) -> None:
         """Flush usage, close the upstream session and the database."""
+        if self._password_task is not None:
+            await self._password_task
         await self.recorder.close()
         if self.session is not None:
             await self.session.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from omniroute.store.migrations import head_revision
+from omniroute.store.tables import metadata
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,10 +48,31 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     When the database is already at the head, Alembic is not even imported:
     that keeps restarts fast and the resident memory small.
     """
-    if revision == "head" and await _stamped_revision(engine) == head_revision():
-        return
+    if revision == "head":
+        stamped = await _stamped_revision(engine)
+        if stamped == head_revision():
+            return
+        if stamped is None and await _is_empty(engine):
+            await _create_at_head(engine)
+            return
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
+
+
+async def _is_empty(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return not await conn.run_sync(lambda c: inspect(c).get_table_names())
+
+
+async def _create_at_head(engine: AsyncEngine) -> None:
+    """A new database: create the current schema and stamp it, as Alembic's cookbook does.
+
+    tests/store/test_migrations.py proves the result equals running every migration.
+    """
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        await conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head_revision()})
 
 
 async def _stamped_revision(engine: AsyncEngine) -> str | None:

@@ -42,7 +42,7 @@ async def login(request: Request):
         return json_response({"error": f"too many failed logins; try again in {math.ceil(locked)} s"}, 429,
                              headers={"Retry-After": str(math.ceil(locked))})
     body = await read_model(request, LoginBody)
-    stored = await s.settings_repo.get("passwordHash")
+    stored = await s.password_hash()
     ok = stored is not None and await asyncio.to_thread(verify_password, body.password, stored)
     if not ok:
         now_locked = await s.login_guard.failed(ip)
@@ -85,7 +85,7 @@ async def require_login(request: Request):
 
 async def init(request: Request):
     s = request.app.state.services
-    initialized = await s.settings_repo.get("passwordHash") is not None
+    initialized = await s.password_hash() is not None
     has_connections = bool(await s.connections.list())
     return json_response({"initialized": initialized, "needsSetup": not has_connections, "version": s.version})
 
