@@ -313,7 +313,7 @@ def main() -> int:
             report.rows.append(row)
             run_row(load, row, gateway_port if via_gateway else upstream_port, key, seconds, warmup)
         if gateway is not None:
-            time.sleep(2)
+            time.sleep(6)  # idle: the gateway returns freed memory after a few quiet seconds
             report.rss_mb["idle after load"] = rss_mb(gateway.proc.pid)
             configure_gateway(gateway_port, upstream_port)  # touches the management plane
             time.sleep(1)

@@ -16,6 +16,7 @@ from omniroute.auth.sessions import LoginGuard, SessionSigner
 from omniroute.pipeline import ChatPipeline
 from omniroute.providers.registry import ProviderRegistry
 from omniroute.routing.accounts import AccountPool
+from omniroute.server.idle import IdleTrimmer
 from omniroute.settings import Settings
 from omniroute.state import MemoryState, SharedState
 from omniroute.store.engine import create_engine, migrate
@@ -52,6 +53,7 @@ class Services:
         self.pool = AccountPool(self.registry, self.secrets, self.state)
         self.recorder = UsageRecorder(self.usage, interval_s=settings.usage_flush_interval_s,
                                       batch_size=settings.usage_batch_size)
+        self.trimmer = IdleTrimmer(lambda: self.recorder.recorded)
         self.require_login = True
         self.require_api_key_setting = False
         self.session = None
@@ -75,6 +77,7 @@ class Services:
         self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
                                      recorder=self.recorder)
         self.recorder.start()
+        self.trimmer.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach so full collections stay cheap under load.
         gc.collect()
@@ -91,6 +94,7 @@ class Services:
         """Flush usage, close the upstream session and the database."""
         if self._password_task is not None:
             await self._password_task
+        await self.trimmer.close()
         await self.recorder.close()
         if self.session is not None:
             await self.session.close()

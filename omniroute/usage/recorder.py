@@ -26,6 +26,7 @@ class UsageRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
+        self.recorded = 0
         self.written = 0
         self.dropped = 0
         # Row ids: a random per-process prefix and a counter, unique across instances and restarts.
@@ -40,6 +41,7 @@ class UsageRecorder:
         if len(self._pending) == MAX_PENDING:
             self.dropped += 1  # the oldest row falls off rather than memory growing without bound
         self._pending.append(row)
+        self.recorded += 1
         if len(self._pending) >= self._batch:
             self._wake.set()
 
