@@ -10,8 +10,6 @@ from typing import NamedTuple
 
 import orjson
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omniroute.store import tables as t
@@ -42,7 +40,10 @@ class SettingsRepo:
 
     async def set(self, key: str, value) -> None:
         payload = orjson.dumps(value).decode()
-        dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         statement = dialect_insert(t.settings).values(key=key, value_json=payload)
         statement = statement.on_conflict_do_update(index_elements=[t.settings.c.key],
                                                     set_={"value_json": payload})
