@@ -68,7 +68,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         data_dir = Path(overrides.pop("data_dir", None) or env.get("DATA_DIR") or Path.home() / ".omniroute")
         data_dir = data_dir.expanduser().resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # secrets and the database live here
         db_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'storage.sqlite'}"
         values = dict(
             host=env.get("HOST") or "127.0.0.1",
