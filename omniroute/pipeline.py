@@ -95,18 +95,15 @@ class ChatPipeline:
             ex.account = account
             try:
                 resp = await self._send(account, payload)
-            except UpstreamError as err:
-                last = err
-            else:
                 if resp.status < 300:
+                    answer = (self._stream_answer(ex, resp, client_wants_usage) if streaming
+                              else await self._json_answer(ex, resp))
                     if ex.attempts > 1:
                         await self._pool.recovered(account)
-                    if streaming:
-                        return self._stream_answer(ex, resp, client_wants_usage)
-                    return await self._json_answer(ex, resp)
-                raw = await resp.read()
-                resp.release()
-                last = classify_upstream(resp.status, raw)
+                    return answer
+                last = classify_upstream(resp.status, await self._error_body(resp))
+            except UpstreamError as err:
+                last = err
             failures.append(f"{target.provider.id}/{target.model} via connection '{account.name}' "
                             f"({account.id}): HTTP {last.status} {last.message}")
             if last.cooldown:
@@ -114,9 +111,18 @@ class ChatPipeline:
             if not last.next_account:
                 break
         assert last is not None
-        if len(failures) > 1:
-            last.message = "every account failed: " + "; ".join(failures)
+        prefix = "every account failed: " if len(failures) > 1 else "upstream "
+        last.message = prefix + "; ".join(failures)
         raise last
+
+    @staticmethod
+    async def _error_body(resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamConnectionError(f"upstream error answer interrupted: {exc.__class__.__name__}") from exc
+        finally:
+            resp.release()
 
     async def _accounts(self, ex: Exchange, target: Target) -> list[Account]:
         if ex.pinned_connection:

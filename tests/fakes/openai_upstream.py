@@ -38,6 +38,7 @@ class _Fault:
     status: int
     body: dict[str, Any] | None
     headers: dict[str, str] | None
+    raw: bytes | None = None
 
 
 def _bearer(headers: dict[str, str]) -> str | None:
@@ -95,11 +96,13 @@ class FakeOpenAI:
         self.cancelled = 0
 
     def fail_next(
-        self, status: int, body: dict | None = None, count: int = 1, headers: dict | None = None
+        self, status: int, body: dict | None = None, count: int = 1, headers: dict | None = None,
+        raw: bytes | None = None,
     ) -> None:
-        """Make the next `count` chat requests fail with `status` (OpenAI-shaped body by default)."""
+        """Make the next `count` chat requests fail with `status` (OpenAI-shaped body by default;
+        `raw` sends those exact bytes instead, e.g. an HTML error page)."""
         for _ in range(count):
-            self._faults.append(_Fault(status, body, headers))
+            self._faults.append(_Fault(status, body, headers, raw))
 
     def fail_for_key(self, key: str, status: int) -> None:
         """Make every request authenticated with `key` fail with `status` until clear()."""
@@ -229,6 +232,8 @@ class FakeOpenAI:
             delay = self.latency_ms / 1000 + hang
             if delay > 0:
                 await asyncio.sleep(delay)
+            if fault is not None and fault.raw is not None:
+                return web.Response(body=fault.raw, status=fault.status, content_type="text/html")
             if fault is not None:
                 return _json_response(fault.body or error_body(fault.status), fault.status, fault.headers)
             plan = Plan(body)

@@ -217,3 +217,21 @@ def test_models_lists_what_active_connections_serve(gateway, connection, admin):
     assert httpx.get(gateway.url + "/v1/models/openai/my-finetune").json()["owned_by"] == "openai"
     admin.put(f"/api/providers/{conn['id']}", json={"isActive": False})
     assert not any(m["id"].startswith("openai/") for m in httpx.get(gateway.url + "/v1/models").json()["data"])
+
+
+def test_garbled_success_answer_moves_to_the_next_account(gateway, upstream, connection):
+    connection(priority=1, apiKey="sk-a")
+    connection(priority=2, apiKey="sk-b")
+    upstream.fail_next(200, raw=b"<html>proxy error</html>")
+    resp = httpx.post(gateway.url + "/v1/chat/completions", json=CHAT)
+    assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == "echo: hi"
+    assert [r.api_key for r in upstream.requests] == ["sk-a", "sk-b"]
+
+
+def test_single_upstream_failure_names_provider_and_connection(gateway, upstream, connection):
+    conn = connection(name="solo")
+    upstream.fail_next(500, {"error": {"message": "boom", "type": "server_error"}})
+    resp = httpx.post(gateway.url + "/v1/chat/completions", json=CHAT)
+    assert resp.status_code == 500
+    message = resp.json()["error"]["message"]
+    assert "boom" in message and "solo" in message and conn["id"] in message and "openai/gpt-4o-mini" in message
