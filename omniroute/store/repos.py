@@ -239,7 +239,10 @@ def _placeholders(engine: AsyncEngine, rows: int, columns: int) -> str:
     raise RuntimeError(f"unsupported driver parameter style {style!r}")
 
 
-_ROWS_PER_STATEMENT = 250  # 250 × 20 parameters stays under every driver's limit
+# Statements hold a power-of-two number of rows (at most 256 × 20 parameters, under every
+# driver's limit): only nine distinct statements exist, so the drivers' prepared-statement
+# caches stay small instead of keeping one large statement per batch size seen.
+_MAX_ROWS_PER_STATEMENT = 256
 
 
 def _as_row(values: dict) -> UsageRow:
@@ -261,8 +264,7 @@ class UsageRepo:
             columns = list(_USAGE_FIELDS.values())
             sql = (f"INSERT INTO usage ({', '.join(columns)}) VALUES "
                    + _placeholders(self.engine, rows, len(columns)))
-            if len(self._statements) < 64:
-                self._statements[rows] = sql
+            self._statements[rows] = sql
         return sql
 
     async def insert_many(self, rows: Iterable[UsageRow | dict]) -> int:
@@ -277,10 +279,12 @@ class UsageRepo:
         if not count:
             return 0
         async with self.engine.begin() as conn:
-            for start in range(0, count, _ROWS_PER_STATEMENT):
-                n = min(_ROWS_PER_STATEMENT, count - start)
+            start = 0
+            while start < count:
+                n = min(_MAX_ROWS_PER_STATEMENT, 1 << ((count - start).bit_length() - 1))
                 params = tuple(values[start * width:(start + n) * width])
                 await conn.exec_driver_sql(self._statement(n), params)
+                start += n
         return count
 
     async def list(self, *, limit: int = 100, offset: int = 0, api_key_id: str | None = None,

@@ -338,3 +338,13 @@ async def test_audit_add(engine):
     assert (rows[1]["action"], rows[1]["status"], rows[1]["actor"], rows[1]["target"]) == (
         "connection.create", "ok", "admin", "conn-1")
     assert before <= rows[0]["timestamp"] <= rows[1]["timestamp"] <= time.time()
+
+
+@pytest.mark.parametrize("count", [1, 3, 255, 256, 257, 437, 700])
+async def test_usage_batches_of_any_size_use_few_statement_shapes(engine, count):
+    repo = UsageRepo(engine)
+    rows = [{"timestamp": time.time(), "status": 200, "provider": "openai", "promptTokens": i} for i in range(count)]
+    assert await repo.insert_many(rows) == count
+    listed, total = await repo.list(limit=1000)
+    assert total == count and sorted(r["promptTokens"] for r in listed) == list(range(count))
+    assert all(n & (n - 1) == 0 and n <= 256 for n in repo._statements), sorted(repo._statements)
