@@ -301,17 +301,24 @@ def main() -> int:
         except (BenchError, OSError, ValueError) as exc:
             report.gateway_error = str(exc)
             print(f"!!! gateway unavailable, measuring direct rows only:\n{exc}", flush=True)
-        for name, via_gateway, stream in (
-            ("direct", False, False),
-            ("gateway", True, False),
-            ("direct stream", False, True),
-            ("gateway stream", True, True),
+        floor_port = free_port()
+        floor = Child("stack-floor", [child_python(), str(REPO / "bench" / "stack_floor.py"), str(floor_port),
+                                      f"http://127.0.0.1:{upstream_port}/v1/chat/completions"])
+        children.append(floor)
+        wait_until_answers(floor, floor_port, "/", timeout=15)
+        for name, via_gateway, stream, port in (
+            ("direct", False, False, upstream_port),
+            ("gateway", True, False, gateway_port),
+            ("stack floor", True, False, floor_port),
+            ("direct stream", False, True, upstream_port),
+            ("gateway stream", True, True, gateway_port),
+            ("stack floor stream", True, True, floor_port),
         ):
-            if via_gateway and gateway_port is None:
+            if via_gateway and port is None:
                 continue
-            row = Row(name, via_gateway, stream)
+            row = Row(name, via_gateway, stream, reference=name.startswith("stack floor"))
             report.rows.append(row)
-            run_row(load, row, gateway_port if via_gateway else upstream_port, key, seconds, warmup)
+            run_row(load, row, port, key, seconds, warmup)
         if gateway is not None:
             time.sleep(6)  # idle: the gateway returns freed memory after a few quiet seconds
             report.rss_mb["idle after load"] = rss_mb(gateway.proc.pid)
