@@ -251,6 +251,11 @@ class UpstreamStream:
             except StopAsyncIteration:
                 self._ended = True
                 out = relay.finish()
+                if not relay.done and relay.finished:
+                    # Finished but without the terminator some servers leave out: the answer is
+                    # whole, so the client gets the terminator its SDK expects.
+                    out += b"data: [DONE]\n\n"
+                    relay.done = True
                 if not relay.done:
                     ex.status, ex.error = 502, "upstream stream ended before its final event"
                     out += relay.error_event(ex.error, "upstream_stream_truncated")

@@ -28,6 +28,7 @@ def upstream(fake_upstream):
     fake_upstream.latency_ms = 0
     fake_upstream.chunk_delay_ms = 0
     fake_upstream.valid_keys = None
+    fake_upstream.send_done = True
     yield fake_upstream
     fake_upstream.clear()
 

@@ -59,6 +59,7 @@ class FakeOpenAI:
         self.port = port
         self.latency_ms = latency_ms
         self.chunk_delay_ms: float = 0
+        self.send_done = True
         self.record = record
         self.models: list[str] = list(DEFAULT_MODELS)
         self.valid_keys: set[str] | None = None
@@ -250,6 +251,8 @@ class FakeOpenAI:
         opts = body.get("stream_options")
         include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
         events, tail = plan.stream_events(include_usage)
+        if not self.send_done:  # some OpenAI-compatible servers end after the finish chunk
+            tail = [event for event in tail if event != b"data: [DONE]\n\n"]
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         delay = self.chunk_delay_ms / 1000

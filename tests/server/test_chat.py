@@ -235,3 +235,15 @@ def test_single_upstream_failure_names_provider_and_connection(gateway, upstream
     assert resp.status_code == 500
     message = resp.json()["error"]["message"]
     assert "boom" in message and "solo" in message and conn["id"] in message and "openai/gpt-4o-mini" in message
+
+
+def test_stream_finished_without_done_marker_is_complete(gateway, upstream, connection):
+    connection()
+    upstream.send_done = False
+    try:
+        resp = httpx.post(gateway.url + "/v1/chat/completions", json={**CHAT, "stream": True})
+    finally:
+        upstream.send_done = True
+    data = sse_data(resp.text)
+    assert data[-1] == "[DONE]" and not any('"error"' in d for d in data)
+    assert orjson.loads(data[-2])["choices"][0]["finish_reason"] == "stop"
