@@ -20,11 +20,11 @@ class SessionSigner:
     def __init__(self, secret: str):
         self._secret = secret
 
-    def issue(self, subject: str = "admin") -> str:
+    def issue(self, subject: str = "admin", ttl_s: int = SESSION_TTL_S) -> str:
         import jwt  # loaded with the management plane, not at start-up
 
         now = int(time.time())
-        return jwt.encode({"sub": subject, "iat": now, "exp": now + SESSION_TTL_S}, self._secret, "HS256")
+        return jwt.encode({"sub": subject, "iat": now, "exp": now + ttl_s}, self._secret, "HS256")
 
     def verify(self, token: str | None) -> dict | None:
         """The claims of a valid token, else None."""

@@ -251,3 +251,19 @@ def test_require_login_and_session_survive_restart(make_gateway, gateway):
     assert resp.status_code == 200, "the session secret is kept in the data directory"
     resp = httpx.get(again.url + "/api/providers", headers={"Cookie": f"auth_token={foreign}"})
     assert resp.status_code == 401, "a session signed by another gateway is not valid here"
+
+
+def test_session_cookie_is_renewed_when_under_seven_days_left(gateway):
+    from omniroute.auth.sessions import SessionSigner
+
+    secret = (gateway.data_dir / ".jwt_secret").read_text().strip()
+    signer = SessionSigner(secret)
+    short = signer.issue(ttl_s=3 * 24 * 3600)
+    resp = httpx.get(gateway.url + "/api/providers", cookies={"auth_token": short})
+    assert resp.status_code == 200
+    renewed = resp.cookies.get("auth_token")
+    assert renewed and renewed != short
+    assert signer.verify(renewed)["exp"] - signer.verify(short)["exp"] > 20 * 24 * 3600
+    fresh = signer.issue()
+    resp = httpx.get(gateway.url + "/api/providers", cookies={"auth_token": fresh})
+    assert resp.status_code == 200 and "auth_token" not in resp.cookies, "a fresh session is left alone"

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from omniroute.auth.passwords import verify_password
-from omniroute.auth.sessions import COOKIE, SESSION_TTL_S
+from omniroute.auth.sessions import COOKIE
 from omniroute.server.api.common import (
     admin,
     client_ip,
@@ -18,6 +18,7 @@ from omniroute.server.api.common import (
     json_response,
     public,
     read_model,
+    set_session_cookie,
     who_is_admin,
 )
 
@@ -53,7 +54,7 @@ async def login(request: Request):
     await s.login_guard.succeeded(ip)
     await s.audit.add(action="login", status="ok", actor="admin", ip=ip)
     resp = json_response({"ok": True})
-    resp.set_cookie(COOKIE, s.signer.issue(), max_age=SESSION_TTL_S, httponly=True, samesite="lax", path="/")
+    set_session_cookie(resp, s.signer.issue())
     return resp
 
 

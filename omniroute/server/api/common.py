@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import time
 from typing import TypeVar
 
 import orjson
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from omniroute.auth.sessions import COOKIE
+from omniroute.auth.sessions import COOKIE, RENEW_BELOW_S, SESSION_TTL_S
 from omniroute.errors import OmniRouteError
 
 M = TypeVar("M", bound=BaseModel)
@@ -79,6 +80,7 @@ async def who_is_admin(request: Request) -> str | None:
     services = request.app.state.services
     claims = services.signer.verify(request.cookies.get(COOKIE))
     if claims is not None:
+        request.state.renew_session = claims.get("exp", 0) - time.time() < RENEW_BELOW_S
         return str(claims.get("sub", "admin"))
     auth = request.headers.get("authorization", "")
     scheme, _, raw = auth.partition(" ")
@@ -101,13 +103,21 @@ def admin(handler):
             return error_response(401, "authentication required: log in or send a key with the 'manage' scope")
         request.state.actor = actor
         try:
-            return await handler(request)
+            response = await handler(request)
         except ApiError as err:
-            return error_response(err.status, err.message)
+            response = error_response(err.status, err.message)
         except OmniRouteError as err:
-            return error_response(err.status, err.message)
+            response = error_response(err.status, err.message)
+        if getattr(request.state, "renew_session", False):
+            set_session_cookie(response, request.app.state.services.signer.issue(actor))
+        return response
 
     return guarded
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    """The dashboard session: HttpOnly, SameSite=Lax, 30 days."""
+    response.set_cookie(COOKIE, token, max_age=SESSION_TTL_S, httponly=True, samesite="lax", path="/")
 
 
 def public(handler):
