@@ -1,7 +1,10 @@
 """The one flow every chat request takes, top to bottom.
 
 decode → guards (key, allowed models) → route (model → provider → accounts)
-→ attempt loop (send, classify, next account) → response or stream → usage row.
+→ attempt loop (encode, send, classify, next account) → response or stream → usage row.
+
+When the client and the upstream speak the same dialect the body passes through with
+only the model edited; otherwise it crosses the canonical model (``schema/``) once each way.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import orjson
 
 from omniroute.auth.apikeys import ApiKey
 from omniroute.dialects.openai_chat.request import validate_chat_request
-from omniroute.dialects.openai_chat.stream import OpenAIStreamRelay
+from omniroute.dialects.openai_chat.usage import usage_from_openai
+from omniroute.dialects.registry import codec
+from omniroute.dialects.relay import ObservingRelay, OpenAIPassThrough, TranslatingRelay
 from omniroute.errors import (
     InvalidRequest,
     NoAccountAvailable,
@@ -27,7 +32,9 @@ from omniroute.errors import (
 )
 from omniroute.routing.accounts import Account, AccountPool
 from omniroute.routing.resolve import Target, resolve
+from omniroute.schema import ChatRequest, Usage
 from omniroute.store.repos import UsageRow
+from omniroute.transport.upstream_stream import UpstreamStream
 
 
 @dataclass(slots=True)
@@ -36,15 +43,15 @@ class Exchange:
 
     body: dict
     api_key: ApiKey | None
+    client_format: str = "openai"
     pinned_connection: str | None = None
     request_id: str | None = None
-    client_format: str = "openai"
     started: float = field(default_factory=time.perf_counter)
     requested_model: str | None = None
     target: Target | None = None
     account: Account | None = None
     attempts: int = 0
-    usage: dict = field(default_factory=dict)
+    usage: Usage | None = None
     ttft_ms: int | None = None
     status: int = 200
     error: str | None = None
@@ -61,8 +68,18 @@ class Answer:
     stream: AsyncIterator[bytes] | None = None
 
 
+@dataclass(slots=True)
+class _Plan:
+    """How one exchange crosses to its upstream, decided once before the attempt loop."""
+
+    payload: bytes
+    streaming: bool
+    translate: bool
+    client_wants_usage: bool = False
+
+
 class ChatPipeline:
-    """OpenAI-dialect chat over OpenAI-dialect upstreams (same dialect: bytes pass through)."""
+    """Chat in any client dialect over any upstream dialect."""
 
     def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder):
         self._registry = registry
@@ -72,32 +89,23 @@ class ChatPipeline:
 
     async def run(self, ex: Exchange) -> Answer:
         """Serve one exchange; raises OmniRouteError for answers that are errors."""
-        body = ex.body
-        validate_chat_request(body)
-        ex.requested_model = body["model"]
-        ex.target = target = resolve(body["model"], self._registry, self._pool)
-        if ex.api_key is not None and not ex.api_key.allows_model(body["model"]):
-            raise PermissionDenied(f"this API key may not use the model '{body['model']}'",
+        canonical = self._decode(ex)
+        ex.target = target = resolve(ex.requested_model, self._registry, self._pool)
+        if ex.api_key is not None and not ex.api_key.allows_model(ex.requested_model):
+            raise PermissionDenied(f"this API key may not use the model '{ex.requested_model}'",
                                    code="model_not_allowed")
         accounts = await self._accounts(ex, target)
-        streaming = body.get("stream") is True
-        client_wants_usage = False
-        body["model"] = target.model
-        if streaming:
-            options = body.get("stream_options") or {}
-            client_wants_usage = options.get("include_usage") is True
-            body["stream_options"] = {**options, "include_usage": True}
-        payload = orjson.dumps(body)
+        plan = self._plan(ex, canonical, target)
         failures: list[str] = []
         last: UpstreamError | None = None
         for account in accounts:
             ex.attempts += 1
             ex.account = account
             try:
-                resp = await self._send(account, payload)
+                resp = await self._send(account, plan.payload)
                 if resp.status < 300:
-                    answer = (self._stream_answer(ex, resp, client_wants_usage) if streaming
-                              else await self._json_answer(ex, resp))
+                    answer = (self._stream_answer(ex, resp, plan) if plan.streaming
+                              else await self._json_answer(ex, resp, plan))
                     if ex.attempts > 1:
                         await self._pool.recovered(account)
                     return answer
@@ -115,14 +123,32 @@ class ChatPipeline:
         last.message = prefix + "; ".join(failures)
         raise last
 
-    @staticmethod
-    async def _error_body(resp: aiohttp.ClientResponse) -> bytes:
-        try:
-            return await resp.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamConnectionError(f"upstream error answer interrupted: {exc.__class__.__name__}") from exc
-        finally:
-            resp.release()
+    def _decode(self, ex: Exchange) -> ChatRequest | None:
+        """Validate the client's body; OpenAI bodies stay raw until a translation needs them."""
+        if ex.client_format == "openai":
+            validate_chat_request(ex.body)
+            ex.requested_model = ex.body["model"]
+            return None
+        canonical = codec(ex.client_format).decode_request(ex.body)
+        ex.requested_model = canonical.model
+        return canonical
+
+    def _plan(self, ex: Exchange, canonical: ChatRequest | None, target: Target) -> _Plan:
+        body, client, upstream = ex.body, ex.client_format, target.provider.dialect
+        if client == upstream:
+            streaming = body.get("stream") is True
+            body["model"] = target.model
+            wants_usage = False
+            if streaming and client == "openai":
+                options = body.get("stream_options") or {}
+                wants_usage = options.get("include_usage") is True
+                body["stream_options"] = {**options, "include_usage": True}
+            return _Plan(orjson.dumps(body), streaming, False, wants_usage)
+        if canonical is None:
+            canonical = codec(client).decode_request(body)
+        canonical.model = target.model
+        wants_usage = client == "openai" and (body.get("stream_options") or {}).get("include_usage") is True
+        return _Plan(orjson.dumps(codec(upstream).encode_request(canonical)), canonical.stream, True, wants_usage)
 
     async def _accounts(self, ex: Exchange, target: Target) -> list[Account]:
         if ex.pinned_connection:
@@ -144,7 +170,16 @@ class ChatPipeline:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(f"upstream unreachable: {exc.__class__.__name__}: {exc}") from exc
 
-    async def _json_answer(self, ex: Exchange, resp: aiohttp.ClientResponse) -> Answer:
+    @staticmethod
+    async def _error_body(resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamConnectionError(f"upstream error answer interrupted: {exc.__class__.__name__}") from exc
+        finally:
+            resp.release()
+
+    async def _json_answer(self, ex: Exchange, resp: aiohttp.ClientResponse, plan: _Plan) -> Answer:
         try:
             raw = await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -152,22 +187,40 @@ class ChatPipeline:
         finally:
             resp.release()
         try:
-            usage = orjson.loads(raw).get("usage") or {}
-        except (orjson.JSONDecodeError, AttributeError):
-            raise UpstreamConnectionError("upstream answered 200 with a body that is not JSON") from None
-        ex.usage = usage if isinstance(usage, dict) else {}
+            data = orjson.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            upstream = ex.target.provider.dialect
+            if upstream == "openai" and not plan.translate:
+                ex.usage = usage_from_openai(data.get("usage"))
+            else:
+                answer = codec(upstream).decode_response(data)
+                ex.usage = answer.usage
+                if plan.translate:
+                    raw = orjson.dumps(codec(ex.client_format).encode_response(answer))
+        except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
+            raise UpstreamConnectionError("upstream answered 200 with a body that is not a valid answer") from None
         ex.status = resp.status
         headers = self._headers(ex)
-        headers.append((b"x-omniroute-tokens-in", str(ex.usage.get("prompt_tokens", 0)).encode()))
-        headers.append((b"x-omniroute-tokens-out", str(ex.usage.get("completion_tokens", 0)).encode()))
+        headers.append((b"x-omniroute-tokens-in", str(ex.usage.prompt_total).encode()))
+        headers.append((b"x-omniroute-tokens-out", str(ex.usage.output).encode()))
         headers.append((b"content-type", b"application/json"))
         return Answer(resp.status, headers, body=raw)
 
-    def _stream_answer(self, ex: Exchange, resp: aiohttp.ClientResponse, client_wants_usage: bool) -> Answer:
+    def _stream_answer(self, ex: Exchange, resp: aiohttp.ClientResponse, plan: _Plan) -> Answer:
+        client, upstream = ex.client_format, ex.target.provider.dialect
+        if not plan.translate and client == "openai":
+            relay = OpenAIPassThrough(plan.client_wants_usage)
+        else:
+            encoder = codec(client).stream_encoder(ex.requested_model)
+            if client == "openai":
+                encoder.include_usage = plan.client_wants_usage
+            kind = TranslatingRelay if plan.translate else ObservingRelay
+            relay = kind(codec(upstream).stream_decoder(), encoder)
         headers = self._headers(ex)
         headers += [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                     (b"x-accel-buffering", b"no")]
-        return Answer(200, headers, stream=UpstreamStream(self, ex, resp, OpenAIStreamRelay(client_wants_usage)))
+        return Answer(200, headers, stream=UpstreamStream(ex, resp, relay, self.record))
 
     def _headers(self, ex: Exchange) -> list[tuple[bytes, bytes]]:
         headers = [
@@ -188,10 +241,8 @@ class ChatPipeline:
         ex.recorded = True
         if error is not None:
             ex.status, ex.error = error.status, error.message
-        usage = ex.usage or {}
+        usage = ex.usage or Usage()
         target = ex.target
-        details = usage.get("prompt_tokens_details")
-        completion_details = usage.get("completion_tokens_details")
         self._recorder.record(UsageRow(
             id=self._recorder.new_id(),
             timestamp=time.time(),
@@ -203,10 +254,10 @@ class ChatPipeline:
             combo=None,
             clientFormat=ex.client_format,
             upstreamFormat=target.provider.dialect if target else None,
-            promptTokens=_count(usage, "prompt_tokens"),
-            completionTokens=_count(usage, "completion_tokens"),
-            cachedTokens=_count(details, "cached_tokens"),
-            reasoningTokens=_count(completion_details, "reasoning_tokens"),
+            promptTokens=usage.prompt_total,
+            completionTokens=usage.output,
+            cachedTokens=usage.cache_read,
+            reasoningTokens=usage.reasoning,
             cost=0.0,
             latencyMs=int((time.perf_counter() - ex.started) * 1000),
             ttftMs=ex.ttft_ms,
@@ -214,76 +265,3 @@ class ChatPipeline:
             cache=None,
             error=ex.error,
         ))
-
-
-def _count(usage, name: str) -> int:
-    """A token count from an upstream usage object, 0 when absent or malformed."""
-    if not isinstance(usage, dict):
-        return 0
-    value = usage.get(name)
-    return value if type(value) is int and value >= 0 else 0
-
-
-class UpstreamStream:
-    """Async iterator over the bytes to send for one upstream stream; ``aclose`` always runs.
-
-    It ends a stream that breaks off with the dialect's error event, never with a
-    silent cut, and closing it early drops the upstream connection so generation stops.
-    """
-
-    def __init__(self, pipeline: ChatPipeline, ex: Exchange, resp: aiohttp.ClientResponse, relay):
-        self._pipeline = pipeline
-        self._ex = ex
-        self._resp = resp
-        self._relay = relay
-        self._chunks = resp.content.iter_any().__aiter__()
-        self._ended = False
-        self._closed = False
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> bytes:
-        ex, relay = self._ex, self._relay
-        while not self._ended:
-            try:
-                chunk = await self._chunks.__anext__()
-            except StopAsyncIteration:
-                self._ended = True
-                out = relay.finish()
-                if not relay.done and relay.finished:
-                    # Finished but without the terminator some servers leave out: the answer is
-                    # whole, so the client gets the terminator its SDK expects.
-                    out += b"data: [DONE]\n\n"
-                    relay.done = True
-                if not relay.done:
-                    ex.status, ex.error = 502, "upstream stream ended before its final event"
-                    out += relay.error_event(ex.error, "upstream_stream_truncated")
-                if out:
-                    return out
-                break
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                self._ended = True
-                ex.status, ex.error = 502, f"upstream stream broke off before its final event ({exc.__class__.__name__})"
-                return relay.error_event(ex.error, "upstream_stream_failed")
-            out = relay.feed(chunk)
-            if out:
-                if ex.ttft_ms is None:
-                    ex.ttft_ms = int((time.perf_counter() - ex.started) * 1000)
-                return out
-        await self.aclose()
-        raise StopAsyncIteration
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        ex = self._ex
-        ex.usage = self._relay.usage
-        if self._relay.done:
-            self._resp.release()
-        else:
-            if ex.status == 200:
-                ex.status, ex.error = 499, "client disconnected"
-            self._resp.close()  # drop the connection so the upstream stops generating
-        self._pipeline.record(ex)

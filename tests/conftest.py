@@ -34,6 +34,28 @@ def upstream(fake_upstream):
 
 
 @pytest.fixture(scope="session")
+def fake_anthropic_upstream():
+    from tests.fakes.anthropic_upstream import FakeAnthropic
+
+    fake = FakeAnthropic().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def anthropic_upstream(fake_anthropic_upstream):
+    """The shared fake Anthropic upstream, cleared for this test."""
+    fake = fake_anthropic_upstream
+    fake.clear()
+    fake.latency_ms = 0
+    fake.chunk_delay_ms = 0
+    fake.valid_keys = None
+    fake.send_done = True
+    yield fake
+    fake.clear()
+
+
+@pytest.fixture(scope="session")
 def gateway(tmp_path_factory):
     """One gateway for the session (SQLite, keys not required)."""
     gw = Gateway(tmp_path_factory.mktemp("gw")).start()

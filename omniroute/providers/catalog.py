@@ -22,11 +22,16 @@ class ProviderSpec:
     models_path: str = "/models"
     capabilities: frozenset[str] = field(default_factory=lambda: frozenset({"chat"}))
     models: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()  # sent on every upstream call (API versions)
 
 
 _CHAT_EMBED = frozenset({"chat", "embeddings"})
 
 CATALOG: tuple[ProviderSpec, ...] = (
+    ProviderSpec("anthropic", "Anthropic", "https://api.anthropic.com/v1", dialect="anthropic",
+                 aliases=("claude",), auth="x-api-key", chat_path="/messages",
+                 headers=(("anthropic-version", "2023-06-01"),),
+                 models=("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5", "claude-3-5-haiku-latest")),
     ProviderSpec("openai", "OpenAI", "https://api.openai.com/v1", aliases=("oai",),
                  capabilities=frozenset({"chat", "embeddings", "images", "audio"}),
                  models=("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini")),

@@ -29,7 +29,7 @@ class Account:
 
     def auth_headers(self) -> dict[str, str]:
         """Upstream request headers for this account (auth style from the catalog)."""
-        out = {"Content-Type": "application/json"}
+        out = {"Content-Type": "application/json", **dict(self.provider.headers)}
         if self.api_key:
             style = self.provider.auth
             if style == "bearer":

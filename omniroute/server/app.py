@@ -7,8 +7,8 @@ import logging
 import orjson
 
 from omniroute.server.asgi import JSON_HEADERS, send_bytes
+from omniroute.server.client_chat import ChatRoute
 from omniroute.server.client_models import ModelsRoute
-from omniroute.server.client_openai import ChatCompletionsRoute
 from omniroute.server.services import Services
 from omniroute.settings import Settings
 
@@ -20,7 +20,10 @@ class OmniRouteApp:
 
     def __init__(self, services: Services):
         self.services = services
-        self._post = {"/v1/chat/completions": ChatCompletionsRoute(services)}
+        self._post = {
+            "/v1/chat/completions": ChatRoute(services, "openai"),
+            "/v1/messages": ChatRoute(services, "anthropic"),
+        }
         self._models = ModelsRoute(services)
         self._management = None
 

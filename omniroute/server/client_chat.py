@@ -1,4 +1,4 @@
-"""OpenAI-dialect client routes served as raw ASGI (the hot path)."""
+"""Chat routes of every client dialect, served as raw ASGI (the hot path)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import orjson
 
-from omniroute.errors import OmniRouteError
+from omniroute.errors import InvalidRequest, OmniRouteError
 from omniroute.pipeline import Answer, Exchange
 from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, parse_json, read_body, send_bytes
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
@@ -14,27 +14,35 @@ from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_ke
 _WANTED = KEY_HEADERS | {b"x-omniroute-connection", b"x-request-id"}
 
 
-def openai_error(err: OmniRouteError) -> bytes:
+def error_payload(dialect: str, err: OmniRouteError) -> bytes:
+    """An error in the client's own dialect (API reference §1.5)."""
+    if dialect == "anthropic":
+        from omniroute.dialects.anthropic import error_body
+
+        return orjson.dumps(error_body(err.status, err.message))
     return orjson.dumps(err.openai_body())
 
 
-class ChatCompletionsRoute:
-    """POST /v1/chat/completions: authenticate, decode, pipeline, send."""
+class ChatRoute:
+    """POST /v1/chat/completions, /v1/messages, …: authenticate, decode, pipeline, send."""
 
-    def __init__(self, services):
+    def __init__(self, services, dialect: str = "openai"):
         self.s = services
+        self.dialect = dialect
 
     async def __call__(self, scope, receive, send) -> None:
         s = self.s
         headers = headers_of(scope, _WANTED)
-        ex = Exchange(body={}, api_key=None, request_id=headers.get(b"x-request-id"),
+        ex = Exchange(body={}, api_key=None, client_format=self.dialect, request_id=headers.get(b"x-request-id"),
                       pinned_connection=headers.get(b"x-omniroute-connection"))
         try:
             ex.api_key = authenticate(s.keyring, presented_key(headers), s.require_api_key)
             ex.body = parse_json(await read_body(scope, receive, s.settings.max_body_bytes))
+            if not isinstance(ex.body, dict):
+                raise InvalidRequest("request body must be a JSON object")
         except OmniRouteError as err:
             s.pipeline.record(ex, err)
-            await send_bytes(send, err.status, openai_error(err), JSON_HEADERS)
+            await send_bytes(send, err.status, error_payload(self.dialect, err), JSON_HEADERS)
             return
         answer: Answer | None = None
         watch = DisconnectWatch(receive)
@@ -52,7 +60,7 @@ class ChatCompletionsRoute:
         except OmniRouteError as err:
             watch.stop()
             s.pipeline.record(ex, err)
-            await send_bytes(send, err.status, openai_error(err), JSON_HEADERS)
+            await send_bytes(send, err.status, error_payload(self.dialect, err), JSON_HEADERS)
         except asyncio.CancelledError:
             if not watch.disconnected:
                 raise

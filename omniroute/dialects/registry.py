@@ -1,0 +1,21 @@
+"""The codec of each wire dialect, by name (loaded on first use)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from omniroute.dialects.base import Codec
+
+DIALECTS = ("openai", "anthropic")
+
+
+@cache
+def codec(name: str) -> Codec:
+    """The codec for dialect ``name``."""
+    if name == "openai":
+        from omniroute.dialects.openai_chat import CODEC
+    elif name == "anthropic":
+        from omniroute.dialects.anthropic import CODEC
+    else:
+        raise KeyError(f"no codec for dialect {name!r}")
+    return CODEC
