@@ -18,6 +18,11 @@ class Row:
     stream: bool
     reference: bool = False  # measured for comparison only; the targets do not apply to it
     cells: dict[int, CellResult | str] = field(default_factory=dict)
+    path: str = "/v1/chat/completions"
+    model: str | None = None  # None: "openai/gpt-4o-mini" through the gateway, "gpt-4o-mini" direct
+    dialect: str = "openai"  # the request body's dialect
+    base: str | None = None  # the direct row this one is compared with (default: same streaming mode)
+    translated_from: str | None = None  # a translation row: the pass-through row its latency is held to
 
 
 @dataclass
@@ -33,6 +38,8 @@ class Report:
     def baseline(self, row: Row, conc: int) -> CellResult | None:
         """Return the direct cell with the same streaming mode and concurrency."""
         for other in self.rows:
+            if row.base is not None and other.name != row.base:
+                continue
             if not other.gateway and other.stream == row.stream:
                 cell = other.cells.get(conc)
                 return cell if isinstance(cell, CellResult) else None
@@ -97,6 +104,7 @@ def targets(report: Report) -> list[tuple[str, str, bool | None]]:
             checks.append((f"throughput at c=64 >= 80% of direct ({mode})", f"{ratio:.0%}", ratio >= 0.8))
         else:
             checks.append((f"throughput at c=64 >= 80% of direct ({mode})", "not measured", None))
+    checks += _translation_checks(report)
     rss = report.rss_mb.get("idle after load")
     checks.append(
         ("idle RSS <= 80 MB", f"{rss:.1f} MB" if rss else "not measured", rss <= 80 if rss else None)
@@ -109,6 +117,26 @@ def targets(report: Report) -> list[tuple[str, str, bool | None]]:
             first <= 1.5 if first else None,
         )
     )
+    return checks
+
+
+def _translation_checks(report: Report) -> list[tuple[str, str, bool | None]]:
+    """Translated rows: added p50 at c=1 within 1.5x of the pass-through row's."""
+    checks: list[tuple[str, str, bool | None]] = []
+    by_name = {row.name: row for row in report.rows}
+    for row in report.rows:
+        if row.translated_from is None:
+            continue
+        label = f"{row.name}: added p50 at c=1 <= 1.5x {row.translated_from}'s"
+        passing = by_name.get(row.translated_from)
+        cell, base = row.cells.get(1), report.baseline(row, 1)
+        pcell = passing.cells.get(1) if passing else None
+        pbase = report.baseline(passing, 1) if passing else None
+        if all(isinstance(c, CellResult) for c in (cell, base, pcell, pbase)):
+            added, limit = cell.p50_ms - base.p50_ms, 1.5 * max(pcell.p50_ms - pbase.p50_ms, 0.0)
+            checks.append((label, f"+{added:.2f} ms vs limit {limit:.2f} ms", added <= limit))
+        else:
+            checks.append((label, "not measured", None))
     return checks
 
 

@@ -149,7 +149,7 @@ def _expect(step: str, status: int, body: bytes, ok: tuple[int, ...]) -> None:
         raise BenchError(f"{step} answered {status}: {body[:500].decode(errors='replace')}")
 
 
-def configure_gateway(port: int, upstream_port: int) -> str:
+def configure_gateway(port: int, upstream_port: int, anthropic_port: int | None = None) -> str:
     """Log in, register the fake upstream as a provider and create an API key; return the key."""
     status, headers, body = request(port, "POST", "/api/auth/login", {"password": PASSWORD})
     _expect("POST /api/auth/login", status, body, (200,))
@@ -165,6 +165,11 @@ def configure_gateway(port: int, upstream_port: int) -> str:
     }
     status, _, body = request(port, "POST", "/api/providers", provider, auth)
     _expect("POST /api/providers", status, body, (200, 201))
+    if anthropic_port is not None:
+        claude = {"provider": "anthropic", "name": "bench-claude", "apiKey": "sk-ant-bench",
+                  "baseUrl": f"http://127.0.0.1:{anthropic_port}/v1"}
+        status, _, body = request(port, "POST", "/api/providers", claude, auth)
+        _expect("POST /api/providers (anthropic)", status, body, (200, 201))
     status, _, body = request(port, "POST", "/api/keys", {"name": "bench"}, auth)
     _expect("POST /api/keys", status, body, (200, 201))
     key = json.loads(body).get("key")
@@ -201,7 +206,7 @@ def wait_until_chat(child: Child, port: int, key: str, timeout: float = 30) -> f
 
 
 def start_gateway(
-    upstream_port: int, data_dir: str, report: Report, children: list[Child]
+    upstream_port: int, anthropic_port: int, data_dir: str, report: Report, children: list[Child]
 ) -> tuple[int, str, Child]:
     """First start on an empty data dir (configure it), then a restart that is measured and loaded.
 
@@ -213,7 +218,7 @@ def start_gateway(
     first = Child("gateway-first-start", gateway_command(port, data_dir), env)
     children.append(first)
     report.startup["first start (empty data dir) to listening"] = wait_until_answers(first, port, "/api/init")
-    key = configure_gateway(port, upstream_port)
+    key = configure_gateway(port, upstream_port, anthropic_port)
     first.close()
     children.remove(first)
     port = free_port()
@@ -226,14 +231,16 @@ def start_gateway(
 
 def run_row(load: LoadGen, row: Row, port: int, key: str | None, seconds: float, warmup: float) -> None:
     """Warm up, then measure the row at every concurrency."""
-    model = "openai/gpt-4o-mini" if row.gateway else "gpt-4o-mini"
+    model = row.model or ("openai/gpt-4o-mini" if row.gateway else "gpt-4o-mini")
     body: dict = {"model": model, "messages": PROMPT, "max_tokens": 16}
     if row.stream:
         body["stream"] = True
     payload = json.dumps(body, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json"}
     headers["Authorization"] = f"Bearer {key or 'sk-direct'}"
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    if row.dialect == "anthropic":
+        headers["anthropic-version"] = "2023-06-01"
+    url = f"http://127.0.0.1:{port}{row.path}"
     print(f"-- {row.name}: warm-up {warmup:g}s", flush=True)
     if warmup > 0:
         try:
@@ -292,9 +299,15 @@ def main() -> int:
         )
         children.append(fake)
         wait_until_answers(fake, upstream_port, "/v1/models", timeout=15)
+        anthropic_port = free_port()
+        fake_anthropic = Child("anthropic-upstream", [child_python(), "-m", "tests.fakes.anthropic_upstream",
+                                                      "--port", str(anthropic_port), "--latency-ms", "20",
+                                                      "--no-record"])
+        children.append(fake_anthropic)
+        wait_until_answers(fake_anthropic, anthropic_port, "/v1/models", timeout=15)
         gateway_port, key, gateway = None, None, None
         try:
-            gateway_port, key, gateway = start_gateway(upstream_port, data_dir, report, children)
+            gateway_port, key, gateway = start_gateway(upstream_port, anthropic_port, data_dir, report, children)
             print(
                 "gateway ready: " + ", ".join(f"{k} {v:.3f}s" for k, v in report.startup.items()), flush=True
             )
@@ -306,17 +319,24 @@ def main() -> int:
                                       f"http://127.0.0.1:{upstream_port}/v1/chat/completions"])
         children.append(floor)
         wait_until_answers(floor, floor_port, "/", timeout=15)
-        for name, via_gateway, stream, port in (
-            ("direct", False, False, upstream_port),
-            ("gateway", True, False, gateway_port),
-            ("stack floor", True, False, floor_port),
-            ("direct stream", False, True, upstream_port),
-            ("gateway stream", True, True, gateway_port),
-            ("stack floor stream", True, True, floor_port),
-        ):
-            if via_gateway and port is None:
+        anthropic = {"path": "/v1/messages", "dialect": "anthropic"}
+        rows = [
+            (Row("direct", False, False), upstream_port),
+            (Row("gateway", True, False), gateway_port),
+            (Row("stack floor", True, False, reference=True), floor_port),
+            (Row("direct stream", False, True), upstream_port),
+            (Row("gateway stream", True, True), gateway_port),
+            (Row("stack floor stream", True, True, reference=True), floor_port),
+            (Row("direct anthropic stream", False, True, model="claude-sonnet-4-5", **anthropic),
+             anthropic_port),
+            (Row("anthropic client > openai stream", True, True, reference=True, base="direct stream",
+                 translated_from="gateway stream", **anthropic), gateway_port),
+            (Row("openai client > anthropic stream", True, True, reference=True, model="anthropic/claude-sonnet-4-5",
+                 base="direct anthropic stream", translated_from="gateway stream"), gateway_port),
+        ]
+        for row, port in rows:
+            if row.gateway and port is None:
                 continue
-            row = Row(name, via_gateway, stream, reference=name.startswith("stack floor"))
             report.rows.append(row)
             run_row(load, row, port, key, seconds, warmup)
         if gateway is not None:
