@@ -1,7 +1,16 @@
-"""OpenAI Chat Completions."""
+"""OpenAI Chat Completions.
 
-from omniroute.dialects.openai_chat.codec import OpenAIChatCodec
+The translating codec loads on first use (``CODEC``): the pass-through hot path needs
+only ``request`` and ``stream``, and start-up time matters.
+"""
 
-CODEC = OpenAIChatCodec()
+
+def __getattr__(name: str):
+    if name in ("CODEC", "OpenAIChatCodec"):
+        from omniroute.dialects.openai_chat.codec import OpenAIChatCodec
+
+        return OpenAIChatCodec() if name == "CODEC" else OpenAIChatCodec
+    raise AttributeError(name)
+
 
 __all__ = ["CODEC", "OpenAIChatCodec"]
