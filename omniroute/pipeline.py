@@ -46,6 +46,8 @@ class Exchange:
     client_format: str = "openai"
     pinned_connection: str | None = None
     request_id: str | None = None
+    path_model: str | None = None  # Gemini clients name the model and the streaming mode in the URL
+    path_stream: bool = False
     started: float = field(default_factory=time.perf_counter)
     requested_model: str | None = None
     target: Target | None = None
@@ -76,6 +78,7 @@ class _Plan:
     streaming: bool
     translate: bool
     client_wants_usage: bool = False
+    model: str = ""
 
 
 class ChatPipeline:
@@ -102,7 +105,7 @@ class ChatPipeline:
             ex.attempts += 1
             ex.account = account
             try:
-                resp = await self._send(account, plan.payload)
+                resp = await self._send(account.url_for(plan.model, plan.streaming), account, plan.payload)
                 if resp.status < 300:
                     answer = (self._stream_answer(ex, resp, plan) if plan.streaming
                               else await self._json_answer(ex, resp, plan))
@@ -130,25 +133,38 @@ class ChatPipeline:
             ex.requested_model = ex.body["model"]
             return None
         canonical = codec(ex.client_format).decode_request(ex.body)
+        if ex.path_model is not None:
+            canonical.model, canonical.stream = ex.path_model, ex.path_stream
         ex.requested_model = canonical.model
         return canonical
 
     def _plan(self, ex: Exchange, canonical: ChatRequest | None, target: Target) -> _Plan:
         body, client, upstream = ex.body, ex.client_format, target.provider.dialect
         if client == upstream:
-            streaming = body.get("stream") is True
-            body["model"] = target.model
+            streaming = self._streaming(ex)
+            if client != "gemini":  # Gemini's model lives in the URL
+                body["model"] = target.model
             wants_usage = False
             if streaming and client == "openai":
                 options = body.get("stream_options") or {}
                 wants_usage = options.get("include_usage") is True
                 body["stream_options"] = {**options, "include_usage": True}
-            return _Plan(orjson.dumps(body), streaming, False, wants_usage)
+            return _Plan(orjson.dumps(body), streaming, False, wants_usage, target.model)
         if canonical is None:
             canonical = codec(client).decode_request(body)
         canonical.model = target.model
         wants_usage = client == "openai" and (body.get("stream_options") or {}).get("include_usage") is True
-        return _Plan(orjson.dumps(codec(upstream).encode_request(canonical)), canonical.stream, True, wants_usage)
+        payload = orjson.dumps(codec(upstream).encode_request(canonical))
+        return _Plan(payload, canonical.stream, True, wants_usage, target.model)
+
+    @staticmethod
+    def _streaming(ex: Exchange) -> bool:
+        """Whether the client asked for a stream, by its dialect's own rule."""
+        if ex.client_format == "gemini":
+            return ex.path_stream
+        if ex.client_format == "ollama":
+            return ex.body.get("stream", True) is not False  # Ollama streams unless told not to
+        return ex.body.get("stream") is True
 
     async def _accounts(self, ex: Exchange, target: Target) -> list[Account]:
         if ex.pinned_connection:
@@ -164,9 +180,9 @@ class ChatPipeline:
                 f"provider '{target.provider.id}' has no active connection; add one with POST /api/providers")
         return accounts
 
-    async def _send(self, account: Account, payload: bytes) -> aiohttp.ClientResponse:
+    async def _send(self, url: str, account: Account, payload: bytes) -> aiohttp.ClientResponse:
         try:
-            return await self._session.post(account.chat_url, data=payload, headers=self._pool.headers(account))
+            return await self._session.post(url, data=payload, headers=self._pool.headers(account))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(f"upstream unreachable: {exc.__class__.__name__}: {exc}") from exc
 
@@ -218,8 +234,8 @@ class ChatPipeline:
             kind = TranslatingRelay if plan.translate else ObservingRelay
             relay = kind(codec(upstream).stream_decoder(), encoder)
         headers = self._headers(ex)
-        headers += [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-                    (b"x-accel-buffering", b"no")]
+        kind = b"application/x-ndjson" if client == "ollama" else b"text/event-stream; charset=utf-8"
+        headers += [(b"content-type", kind), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         return Answer(200, headers, stream=UpstreamStream(ex, resp, relay, self.record))
 
     def _headers(self, ex: Exchange) -> list[tuple[bytes, bytes]]:

@@ -6,7 +6,7 @@ from functools import cache
 
 from omniroute.dialects.base import Codec
 
-DIALECTS = ("openai", "anthropic")
+DIALECTS = ("openai", "anthropic", "gemini", "ollama")
 
 
 @cache
@@ -16,6 +16,10 @@ def codec(name: str) -> Codec:
         from omniroute.dialects.openai_chat import CODEC
     elif name == "anthropic":
         from omniroute.dialects.anthropic import CODEC
+    elif name == "gemini":
+        from omniroute.dialects.gemini import CODEC
+    elif name == "ollama":
+        from omniroute.dialects.ollama import CODEC
     else:
         raise KeyError(f"no codec for dialect {name!r}")
     return CODEC

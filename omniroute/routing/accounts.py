@@ -27,6 +27,13 @@ class Account:
     headers: dict[str, str] = field(default_factory=dict)
     chat_url: str = ""
 
+    def url_for(self, model: str, stream: bool) -> str:
+        """The upstream chat URL; Gemini carries the model and the streaming mode in the path."""
+        if self.provider.dialect == "gemini":
+            method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+            return f"{self.base_url}/models/{model}:{method}"
+        return self.chat_url
+
     def auth_headers(self) -> dict[str, str]:
         """Upstream request headers for this account (auth style from the catalog)."""
         out = {"Content-Type": "application/json", **dict(self.provider.headers)}
@@ -38,6 +45,8 @@ class Account:
                 out["x-api-key"] = self.api_key
             elif style == "api-key":
                 out["api-key"] = self.api_key
+            elif style == "x-goog-api-key":
+                out["x-goog-api-key"] = self.api_key
         out.update(self.headers)
         return out
 

@@ -20,10 +20,15 @@ class OmniRouteApp:
 
     def __init__(self, services: Services):
         self.services = services
+        ollama = ChatRoute(services, "ollama")
         self._post = {
             "/v1/chat/completions": ChatRoute(services, "openai"),
             "/v1/messages": ChatRoute(services, "anthropic"),
+            "/api/chat": ollama,
+            "/v1/api/chat": ollama,
         }
+        self._gemini = ChatRoute(services, "gemini")
+        self._get = {"/api/tags": ModelsRoute(services, "ollama"), "/v1beta/models": ModelsRoute(services, "gemini")}
         self._models = ModelsRoute(services)
         self._management = None
 
@@ -36,6 +41,13 @@ class OmniRouteApp:
                 if scope["method"] == "POST":
                     return await route(scope, receive, send)
                 return await _method_not_allowed(scope, send, b"POST")
+            if ":" in path and (path.startswith("/v1beta/models/") or path.startswith("/v1/models/")):
+                if scope["method"] == "POST":
+                    return await self._gemini(scope, receive, send)
+                return await _method_not_allowed(scope, send, b"POST")
+            listing = self._get.get(path)
+            if listing is not None and scope["method"] == "GET":
+                return await listing(scope, receive, send)
             if path == "/v1/models" or path.startswith("/v1/models/"):
                 if scope["method"] == "GET":
                     return await self._models(scope, receive, send)

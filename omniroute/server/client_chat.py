@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from omniroute.errors import InvalidRequest, OmniRouteError
+from omniroute.errors import InvalidRequest, ModelNotFound, OmniRouteError
 from omniroute.pipeline import Answer, Exchange
 from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, parse_json, read_body, send_bytes
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
@@ -18,9 +19,25 @@ def error_payload(dialect: str, err: OmniRouteError) -> bytes:
     """An error in the client's own dialect (API reference §1.5)."""
     if dialect == "anthropic":
         from omniroute.dialects.anthropic import error_body
+    elif dialect == "gemini":
+        from omniroute.dialects.gemini import error_body
+    elif dialect == "ollama":
+        return orjson.dumps({"error": err.message})
+    else:
+        return orjson.dumps(err.openai_body())
+    return orjson.dumps(error_body(err.status, err.message))
 
-        return orjson.dumps(error_body(err.status, err.message))
-    return orjson.dumps(err.openai_body())
+
+_GEMINI_METHODS = {"generateContent": False, "streamGenerateContent": True}
+
+
+def gemini_target(path: str) -> tuple[str, bool] | None:
+    """``/v1beta/models/{model}:{method}`` → (model, streaming); the model may contain '/'."""
+    rest = path.split("/models/", 1)[1] if "/models/" in path else ""
+    model, _, method = rest.rpartition(":")
+    if not model or method not in _GEMINI_METHODS:
+        return None
+    return unquote(model), _GEMINI_METHODS[method]
 
 
 class ChatRoute:
@@ -36,7 +53,15 @@ class ChatRoute:
         ex = Exchange(body={}, api_key=None, client_format=self.dialect, request_id=headers.get(b"x-request-id"),
                       pinned_connection=headers.get(b"x-omniroute-connection"))
         try:
-            ex.api_key = authenticate(s.keyring, presented_key(headers), s.require_api_key)
+            raw_key = presented_key(headers)
+            if self.dialect == "gemini":
+                target = gemini_target(scope["path"])
+                if target is None:
+                    raise ModelNotFound(f"no method for {scope['path']}; use :generateContent or "
+                                        ":streamGenerateContent")
+                ex.path_model, ex.path_stream = target
+                raw_key = raw_key or _query_key(scope)
+            ex.api_key = authenticate(s.keyring, raw_key, s.require_api_key)
             ex.body = parse_json(await read_body(scope, receive, s.settings.max_body_bytes))
             if not isinstance(ex.body, dict):
                 raise InvalidRequest("request body must be a JSON object")
@@ -71,3 +96,9 @@ class ChatRoute:
             if answer is not None and answer.stream is not None:
                 await answer.stream.aclose()
             s.pipeline.record(ex)
+
+
+def _query_key(scope) -> str | None:
+    """Google clients may send the key as ``?key=``."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key")
+    return values[0] if values else None

@@ -27,11 +27,28 @@ def catalog_models(s) -> list[dict]:
     return out
 
 
-class ModelsRoute:
-    """Lists models under the client API's key rules (a key's allowed models narrow the list)."""
+def _ollama_list(models: list[dict]) -> dict:
+    stamp = "1970-01-01T00:00:00Z"
+    return {"models": [{"name": m["id"], "model": m["id"], "modified_at": stamp, "size": 0, "digest": "",
+                        "details": {"format": "", "family": m["owned_by"], "parameter_size": "",
+                                    "quantization_level": ""}} for m in models]}
 
-    def __init__(self, services):
+
+def _gemini_list(models: list[dict]) -> dict:
+    return {"models": [{"name": f"models/{m['id']}", "displayName": m["id"],
+                        "supportedGenerationMethods": ["generateContent", "streamGenerateContent"]}
+                       for m in models]}
+
+
+class ModelsRoute:
+    """Lists models under the client API's key rules (a key's allowed models narrow the list).
+
+    ``shape`` picks the dialect: OpenAI's list (also one model by id), Ollama's tags, Gemini's list.
+    """
+
+    def __init__(self, services, shape: str = "openai"):
         self.s = services
+        self.shape = shape
 
     async def __call__(self, scope, receive, send) -> None:
         s = self.s
@@ -41,7 +58,11 @@ class ModelsRoute:
             if key is not None and key.allowed_models:
                 models = [m for m in models if key.allows_model(m["id"])]
             path = scope["path"]
-            if path == "/v1/models":
+            if self.shape == "ollama":
+                body = _ollama_list(models)
+            elif self.shape == "gemini":
+                body = _gemini_list(models)
+            elif path == "/v1/models":
                 body = {"object": "list", "data": models}
             else:
                 model_id = unquote(path[len("/v1/models/"):])
@@ -49,6 +70,8 @@ class ModelsRoute:
                 if body is None:
                     raise ModelNotFound(f"The model '{model_id}' does not exist")
         except OmniRouteError as err:
-            await send_bytes(send, err.status, orjson.dumps(err.openai_body()), JSON_HEADERS)
+            from omniroute.server.client_chat import error_payload
+
+            await send_bytes(send, err.status, error_payload(self.shape, err), JSON_HEADERS)
             return
         await send_bytes(send, 200, orjson.dumps(body), JSON_HEADERS)

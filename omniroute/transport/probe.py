@@ -32,4 +32,9 @@ async def list_models(session: aiohttp.ClientSession, url: str, headers: dict[st
     if not isinstance(items, list):
         items = data.get("models", []) if isinstance(data, dict) else []
     models = [m if isinstance(m, dict) else {"id": str(m)} for m in items]
+    for m in models:  # Ollama names models "name"/"model", Gemini "models/<id>"
+        if "id" not in m:
+            name = m.get("model") or m.get("name")
+            if isinstance(name, str):
+                m["id"] = name.removeprefix("models/")
     return [m for m in models if "id" in m], latency
