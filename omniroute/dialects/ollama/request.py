@@ -339,6 +339,14 @@ def _messages(request: ChatRequest) -> list[dict]:
     return out
 
 
+def _tool_body(tool: ToolDef) -> dict:
+    function: dict = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    return {"type": "function", "function": function}
+
+
 def _format_body(response_format: dict | None):
     if not response_format:
         return None
@@ -370,9 +378,7 @@ def encode_request(request: ChatRequest) -> dict:
     tool_choice_none = request.tool_choice is not None and request.tool_choice.mode == "none"
     if request.tools and not tool_choice_none:
         # Ollama has no tool_choice; withholding the tools is the only way to honour "none".
-        body["tools"] = [{"type": "function", "function": {
-            "name": t.name, "description": t.description or "",
-            "parameters": t.parameters or {"type": "object", "properties": {}}}} for t in request.tools]
+        body["tools"] = [_tool_body(t) for t in request.tools]
     fmt = _format_body(request.response_format)
     if fmt is not None:
         body["format"] = fmt
