@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import orjson
@@ -34,6 +35,13 @@ def stop_from_gemini(reason, has_calls: bool) -> StopReason:
 def new_call_id() -> str:
     """A tool-call id for a Gemini function call that came without one."""
     return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def call_id_for(response_id: str, index: int) -> str:
+    """A stable id for the ``index``-th id-less call of a response, so re-decoding gives the same ids."""
+    if not response_id:
+        return new_call_id()
+    return "call_" + hashlib.sha1(f"{response_id}:{index}".encode()).hexdigest()[:24]
 
 
 def _int(value) -> int | None:
@@ -84,7 +92,7 @@ def args_text(value) -> str:
     return orjson.dumps(value if isinstance(value, dict) else {}).decode()
 
 
-def part_to_parts(part) -> list[Part]:
+def part_to_parts(part, make_id=new_call_id) -> list[Part]:
     """One answer part as canonical parts (a signature on a non-thought part becomes its own Reasoning)."""
     if not isinstance(part, dict):
         return []
@@ -95,20 +103,24 @@ def part_to_parts(part) -> list[Part]:
     out: list[Part] = [Reasoning(signature=signature)] if signature else []
     call = part.get("functionCall")
     if isinstance(call, dict):
-        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else new_call_id()
+        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else make_id()
         out.append(ToolCall(id=call_id, name=str(call.get("name") or ""), arguments=args_text(call.get("args"))))
     elif text is not None:
         out.append(Text(text))
     return out
 
 
-def parts_to_gemini(parts: list[Part], *, with_ids: bool) -> list[dict]:
-    """Assistant parts as Gemini parts; a lone signature rides on the part that follows it."""
+def parts_to_gemini(parts: list[Part], *, upstream: bool) -> list[dict]:
+    """Assistant parts as Gemini parts; a lone signature rides on the part that follows it.
+
+    For an upstream, unsigned thoughts (another vendor's reasoning) and call ids are left out:
+    Gemini has no use for the former and matches calls to responses by order.
+    """
     out: list[dict] = []
     pending: str | None = None
     for part in parts:
         if isinstance(part, Reasoning):
-            if part.text:
+            if part.text and (part.signature or not upstream):
                 entry = {"text": part.text, "thought": True}
                 if part.signature:
                     entry["thoughtSignature"] = part.signature
@@ -122,7 +134,7 @@ def parts_to_gemini(parts: list[Part], *, with_ids: bool) -> list[dict]:
             entry = {"text": part.text}
         elif isinstance(part, ToolCall):
             call: dict = {"name": part.name, "args": args_object(part.arguments)}
-            if with_ids and part.id:
+            if not upstream and part.id:
                 call["id"] = part.id
             entry = {"functionCall": call}
         else:
@@ -142,12 +154,14 @@ def decode_response(body: dict) -> ChatResponse:
     candidate = candidates[0] if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict) else {}
     content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
     raw_parts = content.get("parts") if isinstance(content.get("parts"), list) else []
-    parts = [p for raw in raw_parts for p in part_to_parts(raw)]
+    response_id = str(body.get("responseId") or "")
+    counter = iter(range(len(raw_parts)))
+    parts = [p for raw in raw_parts for p in part_to_parts(raw, lambda: call_id_for(response_id, next(counter)))]
     reason = candidate.get("finishReason")
     if reason is None and isinstance(body.get("promptFeedback"), dict) and body["promptFeedback"].get("blockReason"):
         reason = "SAFETY"  # the prompt itself was blocked: no candidate at all
     return ChatResponse(
-        id=str(body.get("responseId") or ""),
+        id=response_id,
         model=str(body.get("modelVersion") or ""),
         parts=parts,
         stop_reason=stop_from_gemini(reason, any(isinstance(p, ToolCall) for p in parts)),
@@ -158,7 +172,7 @@ def decode_response(body: dict) -> ChatResponse:
 def encode_response(response: ChatResponse) -> dict:
     """A canonical response → a Gemini GenerateContentResponse."""
     candidate = {
-        "content": {"role": "model", "parts": parts_to_gemini(response.parts, with_ids=True)},
+        "content": {"role": "model", "parts": parts_to_gemini(response.parts, upstream=False)},
         "finishReason": STOP_TO_GEMINI.get(response.stop_reason, "STOP"),
         "index": 0,
     }

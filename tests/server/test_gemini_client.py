@@ -1,0 +1,47 @@
+"""The official google-genai client (Gemini CLI's dialect) over an OpenAI-dialect upstream."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from google import genai
+from google.genai import types
+
+
+@pytest.fixture
+def client(gateway, connection, api_key):
+    connection()
+    return genai.Client(api_key=api_key()["key"], http_options=types.HttpOptions(base_url=gateway.url))
+
+
+def test_generate_content(client, upstream):
+    answer = client.models.generate_content(
+        model="openai/gpt-4o-mini", contents="hello there",
+        config=types.GenerateContentConfig(system_instruction="Be brief.", max_output_tokens=40))
+    assert answer.text == "echo: hello there"
+    assert answer.usage_metadata.candidates_token_count == 3
+    sent = upstream.requests[-1].body
+    assert sent["messages"][0] == {"role": "system", "content": "Be brief."} and sent["max_tokens"] == 40
+
+
+def test_stream_generate_content(client):
+    chunks = list(client.models.generate_content_stream(model="openai/gpt-4o-mini", contents="one two three"))
+    assert "".join(c.text or "" for c in chunks) == "echo: one two three"
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+
+
+def test_function_call(client):
+    tool = types.Tool(function_declarations=[types.FunctionDeclaration(
+        name="lookup", description="Look up",
+        parameters=types.Schema(type="OBJECT", properties={"query": types.Schema(type="STRING")}))])
+    answer = client.models.generate_content(model="openai/gpt-4o-mini", contents="find bats",
+                                            config=types.GenerateContentConfig(tools=[tool]))
+    call = answer.function_calls[0]
+    assert call.name == "lookup" and call.args == {"query": "find bats"}
+
+
+def test_model_list_and_errors(gateway, client):
+    listed = httpx.get(gateway.url + "/v1beta/models").json()["models"]
+    assert any(m["name"] == "models/openai/gpt-4o-mini" for m in listed)
+    resp = httpx.post(gateway.url + "/v1beta/models/nope/x:generateContent", json={"contents": []})
+    assert resp.status_code in (400, 404) and resp.json()["error"]["status"]
