@@ -29,6 +29,7 @@ import orjson
 class OmniRouteError(Exception):
     """Base of every error the gateway answers with."""
 
+    retry_after: str | None = None
     status = 500
     type = "server_error"
     code: str | None = None
@@ -101,6 +102,7 @@ class UpstreamError(OmniRouteError):
     def __init__(self, message: str, *, status: int, body: bytes | None = None, code: str | None = None):
         super().__init__(message, code=code, status=status)
         self.body = body
+        self.retry_after: str | None = None  # the upstream's Retry-After, passed on to the client
 
 
 class UpstreamAuthError(UpstreamError):

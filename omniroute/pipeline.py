@@ -113,6 +113,7 @@ class ChatPipeline:
                         await self._pool.recovered(account)
                     return answer
                 last = classify_upstream(resp.status, await self._error_body(resp))
+                last.retry_after = resp.headers.get("Retry-After")
             except UpstreamError as err:
                 last = err
             failures.append(f"{target.provider.id}/{target.model} via connection '{account.name}' "

@@ -28,6 +28,13 @@ def error_payload(dialect: str, err: OmniRouteError) -> bytes:
     return orjson.dumps(error_body(err.status, err.message))
 
 
+def error_headers(err: OmniRouteError) -> list[tuple[bytes, bytes]]:
+    """JSON, plus the upstream's Retry-After so clients back off as the provider asked."""
+    if err.retry_after:
+        return [*JSON_HEADERS, (b"retry-after", err.retry_after.encode("latin-1", "replace"))]
+    return JSON_HEADERS
+
+
 _GEMINI_METHODS = {"generateContent": False, "streamGenerateContent": True}
 
 
@@ -67,7 +74,7 @@ class ChatRoute:
                 raise InvalidRequest("request body must be a JSON object")
         except OmniRouteError as err:
             s.pipeline.record(ex, err)
-            await send_bytes(send, err.status, error_payload(self.dialect, err), JSON_HEADERS)
+            await send_bytes(send, err.status, error_payload(self.dialect, err), error_headers(err))
             return
         answer: Answer | None = None
         watch = DisconnectWatch(receive)
@@ -85,7 +92,7 @@ class ChatRoute:
         except OmniRouteError as err:
             watch.stop()
             s.pipeline.record(ex, err)
-            await send_bytes(send, err.status, error_payload(self.dialect, err), JSON_HEADERS)
+            await send_bytes(send, err.status, error_payload(self.dialect, err), error_headers(err))
         except asyncio.CancelledError:
             if not watch.disconnected:
                 raise

@@ -247,3 +247,10 @@ def test_stream_finished_without_done_marker_is_complete(gateway, upstream, conn
     data = sse_data(resp.text)
     assert data[-1] == "[DONE]" and not any('"error"' in d for d in data)
     assert orjson.loads(data[-2])["choices"][0]["finish_reason"] == "stop"
+
+
+def test_rate_limit_keeps_retry_after_when_no_account_is_left(gateway, upstream, connection):
+    connection()
+    upstream.fail_next(429, headers={"Retry-After": "17"})
+    resp = httpx.post(gateway.url + "/v1/chat/completions", json=CHAT)
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "17"
