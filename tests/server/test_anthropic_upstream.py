@@ -99,3 +99,31 @@ def test_usage_row_maps_anthropic_cache_tokens(gateway, claude_conn, admin, api_
         time.sleep(0.05)
     assert logs[0]["cachedTokens"] == 100 and logs[0]["upstreamFormat"] == "anthropic"
     assert logs[0]["promptTokens"] == usage["prompt_tokens"]
+
+
+def test_gemini_client_over_anthropic(gateway, claude_conn, anthropic_upstream, api_key):
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key=api_key()["key"], http_options=types.HttpOptions(base_url=gateway.url))
+    answer = client.models.generate_content(
+        model="anthropic/claude-sonnet-4-5", contents="hello gemini",
+        config=types.GenerateContentConfig(system_instruction="Be brief.", max_output_tokens=30))
+    assert answer.text == "echo: hello gemini"
+    sent = anthropic_upstream.requests[-1].body
+    assert sent["system"] == "Be brief." and sent["max_tokens"] == 30
+    chunks = list(client.models.generate_content_stream(model="anthropic/claude-sonnet-4-5", contents="x y z"))
+    assert "".join(c.text or "" for c in chunks) == "echo: x y z"
+
+
+def test_ollama_client_over_anthropic(gateway, claude_conn, anthropic_upstream, api_key):
+    import ollama
+
+    client = ollama.Client(host=gateway.url, headers={"Authorization": f"Bearer {api_key()['key']}"})
+    answer = client.chat(model="anthropic/claude-sonnet-4-5", stream=False,
+                         messages=[{"role": "user", "content": "hello ollama"}])
+    assert answer.message.content == "echo: hello ollama" and answer.done
+    parts = list(client.chat(model="anthropic/claude-sonnet-4-5", stream=True,
+                             messages=[{"role": "user", "content": "p q"}]))
+    assert "".join(p.message.content for p in parts) == "echo: p q" and parts[-1].done
+    assert anthropic_upstream.requests[-1].body["stream"] is True
