@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from omniroute.dialects.anthropic.response import dump_arguments, parse_arguments
+from omniroute.dialects.fields import missing as _missing
+from omniroute.dialects.fields import optional as _opt
+from omniroute.dialects.fields import required as _req
+from omniroute.dialects.fields import type_name as _type_name
+from omniroute.dialects.fields import wrong as _wrong
 from omniroute.errors import InvalidRequest
 from omniroute.schema import ChatRequest
 from omniroute.schema.content import Image, Message, Part, Reasoning, Text, ToolCall, ToolResult
@@ -10,37 +15,6 @@ from omniroute.schema.request import EFFORT_BUDGETS, ReasoningConfig, ToolChoice
 
 DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING_BUDGET = 1024  # Anthropic refuses smaller budgets
-
-
-_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-_EXPECTED = {str: "a string", dict: "an object", int: "an integer", bool: "a boolean"}
-
-
-def _type_name(value) -> str:
-    return _TYPE_NAMES.get(type(value), "number")
-
-
-def _missing(field: str) -> InvalidRequest:
-    return InvalidRequest(f"missing required field '{field}'", code="missing_required_parameter")
-
-
-def _wrong(field: str, expected: str, value) -> InvalidRequest:
-    return InvalidRequest(f"'{field}' must be {expected}, got {_type_name(value)}")
-
-
-def _opt(obj: dict, key: str, field: str, kind: type = str, default=None):
-    value = obj.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise _wrong(f"{field}.{key}" if field else key, _EXPECTED[kind], value)
-    return value
-
-
-def _req(obj: dict, key: str, field: str, kind: type = str):
-    if obj.get(key) is None:
-        raise _missing(f"{field}.{key}" if field else key)
-    return _opt(obj, key, field, kind)
 
 
 def _opt_number(body: dict, key: str, integer: bool = False):
