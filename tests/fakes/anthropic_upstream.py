@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import collections
-import contextlib
-import logging
 import secrets
-import signal
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tests.fakes.base import FakeUpstream, RecordedRequest, bearer, json_response
 from tests.fakes.openai_answers import split_fragments
-from tests.fakes.openai_upstream import RecordedRequest
 
 DEFAULT_MODELS = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-3-5-haiku-latest"]
-_JSON = "application/json"
 
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request"),
@@ -48,25 +40,10 @@ class RecordedAnthropicRequest(RecordedRequest):
     anthropic_version: str | None = None
 
 
-@dataclass
-class _Fault:
-    status: int
-    body: dict[str, Any] | None
-    headers: dict[str, str] | None
-    raw: bytes | None = None
-
-
-def _json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type=_JSON, headers=headers)
-
-
 def _api_key(headers: dict[str, str]) -> str | None:
     """The key from `x-api-key`, else from `Authorization: Bearer`."""
     key = headers.get("x-api-key", "").strip()
-    if key:
-        return key
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return key or bearer(headers)
 
 
 def block_text(content: Any) -> str:
@@ -198,186 +175,55 @@ def models_list(models: list[str]) -> dict[str, Any]:
     return {"data": data, "has_more": False, "first_id": first, "last_id": last}
 
 
-class FakeAnthropic:
-    """A fake Anthropic upstream with recording, latency and fault injection."""
+class FakeAnthropic(FakeUpstream):
+    """A fake Anthropic upstream with recording, latency and fault injection.
 
-    def __init__(self, latency_ms: float = 0, port: int = 0, *, record: bool = True, host: str = "127.0.0.1"):
-        self.host = host
-        self.port = port
-        self.latency_ms = latency_ms
-        self.chunk_delay_ms: float = 0
-        self.send_done = True  # False: omit the final message_stop event
-        self.record = record
-        self.models: list[str] = list(DEFAULT_MODELS)
-        self.valid_keys: set[str] | None = None
-        self.requests: list[RecordedAnthropicRequest] = []
-        self.cancelled = 0
-        self._faults: collections.deque[_Fault] = collections.deque()
-        self._key_faults: dict[str, int] = {}
-        self._cuts: collections.deque[int] = collections.deque()
-        self._hangs: collections.deque[float] = collections.deque()
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+    `url` is what the anthropic SDK takes as base_url; send_done=False omits the final message_stop;
+    cut_stream_after(n) drops the connection after `n` content deltas."""
 
-    @property
-    def url(self) -> str:
-        """Root URL, e.g. http://127.0.0.1:PORT (what the anthropic SDK takes as base_url)."""
-        return f"http://{self.host}:{self.port}"
+    name = "fake-anthropic"
+    description = "Fake Anthropic Messages upstream"
+    default_port = 18081
+    default_models = tuple(DEFAULT_MODELS)
+    requests: list[RecordedAnthropicRequest]
 
-    @property
-    def base_url(self) -> str:
-        """Root + /v1."""
-        return self.url + "/v1"
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/messages", self.handle_generate)
+        router.add_get("/v1/models", self.handle_models)
 
-    # ---- test controls ---------------------------------------------------------------------
+    def api_key(self, request: web.Request, headers: dict[str, str]) -> str | None:
+        return _api_key(headers)
 
-    def clear(self) -> None:
-        """Forget recorded requests and every pending fault."""
-        self.requests.clear()
-        self._faults.clear()
-        self._key_faults.clear()
-        self._cuts.clear()
-        self._hangs.clear()
-        self.cancelled = 0
+    def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
+        return error_body(status, message)
 
-    def fail_next(
-        self, status: int, body: dict | None = None, count: int = 1, headers: dict | None = None,
-        raw: bytes | None = None,
-    ) -> None:
-        """Make the next `count` message requests fail with `status` (Anthropic-shaped body by
-        default; `raw` sends those exact bytes instead, e.g. an HTML error page)."""
-        for _ in range(count):
-            self._faults.append(_Fault(status, body, headers, raw))
-
-    def fail_for_key(self, key: str, status: int) -> None:
-        """Make every request authenticated with `key` fail with `status` until clear()."""
-        self._key_faults[key] = status
-
-    def cut_stream_after(self, n_deltas: int) -> None:
-        """Make the next streaming answer drop the connection after `n_deltas` content deltas."""
-        self._cuts.append(n_deltas)
-
-    def hang_next(self, seconds: float) -> None:
-        """Delay the next message answer by `seconds` (on top of latency_ms)."""
-        self._hangs.append(seconds)
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def make_app(self) -> web.Application:
-        """Build the aiohttp application serving the fake routes."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/messages", self._messages)
-        app.router.add_get("/v1/models", self._models)
-        return app
-
-    async def start_async(self) -> None:
-        """Start listening on the running event loop."""
-        # handler_cancellation: a client disconnect cancels the handler so `cancelled` counts it.
-        self._runner = web.AppRunner(
-            self.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+    def recorded(
+        self, request: web.Request, headers: dict[str, str], raw: bytes, body: Any, key: str | None,
+        ctx: dict[str, Any],
+    ) -> RecordedAnthropicRequest:
+        return RecordedAnthropicRequest(
+            request.method, request.path, headers, body, raw, key, headers.get("anthropic-version"),
         )
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port, backlog=1024).start()
-        self.port = self._runner.addresses[0][1]
 
-    async def stop_async(self) -> None:
-        """Stop listening and close open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def models_page(self) -> dict[str, Any]:
+        return models_list(self.models)
 
-    def start(self) -> FakeAnthropic:
-        """Run the server in a daemon thread with its own loop; return once listening."""
-        if self._thread is not None:
-            return self
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-anthropic", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start_async(), self._loop).result(timeout=10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop the server thread (idempotent)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # ---- handlers --------------------------------------------------------------------------
-
-    def _admit(self, request: web.Request, raw: bytes, body: Any) -> tuple[web.Response | None, dict]:
-        """Record the request and apply auth; return (error response or None, lowercased headers)."""
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        key = _api_key(headers)
-        if self.record:
-            self.requests.append(RecordedAnthropicRequest(
-                request.method, request.path, headers, body, raw, key, headers.get("anthropic-version"),
-            ))
-        if self.valid_keys is not None and key not in self.valid_keys:
-            return _json_response(error_body(401), 401), headers
-        if key is not None and key in self._key_faults:
-            status = self._key_faults[key]
-            return _json_response(error_body(status), status), headers
-        return None, headers
-
-    async def _models(self, request: web.Request) -> web.StreamResponse:
-        denied, _ = self._admit(request, b"", None)
-        return denied or _json_response(models_list(self.models))
-
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
-        denied, headers = self._admit(request, raw, body)
-        if denied is not None:
-            return denied
+    def reject(self, headers: dict[str, str], body: Any, ctx: dict[str, Any]) -> web.Response | None:
         if not headers.get("anthropic-version"):
-            return _json_response(error_body(400, "anthropic-version: header is required"), 400)
+            return self.error(400, "anthropic-version: header is required")
         problem = _validate(body)
-        if problem is not None:
-            return _json_response(error_body(400, problem), 400)
-        # Faults are taken at arrival time so concurrent requests consume them in order.
-        fault = self._faults.popleft() if self._faults else None
-        hang = self._hangs.popleft() if self._hangs else 0.0
-        streaming = body.get("stream") is True
-        cut = self._cuts.popleft() if streaming and self._cuts else None
-        try:
-            delay = self.latency_ms / 1000 + hang
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if fault is not None and fault.raw is not None:
-                return web.Response(body=fault.raw, status=fault.status, content_type="text/html",
-                                    headers=fault.headers)
-            if fault is not None:
-                return _json_response(fault.body or error_body(fault.status), fault.status, fault.headers)
-            answer = Answer(body)
-            if not streaming:
-                return _json_response(answer.message())
-            return await self._stream(request, answer, cut)
-        except (asyncio.CancelledError, ConnectionResetError):
-            self.cancelled += 1
-            raise
+        return None if problem is None else self.error(400, problem)
 
-    async def _stream(self, request: web.Request, answer: Answer, cut: int | None) -> web.StreamResponse:
+    def is_streaming(self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any]) -> bool:
+        return body.get("stream") is True
+
+    async def answer(
+        self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,
+        ctx: dict[str, Any],
+    ) -> web.StreamResponse:
+        answer = Answer(body)
+        if not streaming:
+            return json_response(answer.message())
         events, tail = answer.stream_events()
         if cut is None:
             chunks = [event for _, event in events] + (tail if self.send_done else tail[:-1])
@@ -388,51 +234,12 @@ class FakeAnthropic:
                     break
                 chunks.append(event)
                 seen += is_delta
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        delay = self.chunk_delay_ms / 1000
-        for i, event in enumerate(chunks):
-            if delay > 0 and i > 0:
-                await asyncio.sleep(delay)
-            await resp.write(event)  # one write per event: each reaches the client as its own chunk
-        if cut is not None:
-            # Close the socket mid-body: the chunked response never terminates, like a dying upstream.
-            if request.transport is not None:
-                request.transport.close()
-            return resp
-        await resp.write_eof()
-        return resp
-
-
-async def _serve_forever(fake: FakeAnthropic) -> None:
-    await fake.start_async()
-    print(f"fake-anthropic listening on {fake.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await fake.stop_async()
+        return await self.write_stream(request, "text/event-stream", chunks, cut=cut is not None)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the fake upstream in the foreground until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(description="Fake Anthropic Messages upstream")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=18081)
-    parser.add_argument("--latency-ms", type=float, default=0)
-    parser.add_argument("--chunk-delay-ms", type=float, default=0)
-    parser.add_argument("--no-record", action="store_true", help="do not keep requests (benchmarks)")
-    args = parser.parse_args(argv)
-    logging.getLogger("aiohttp.access").disabled = True
-    fake = FakeAnthropic(args.latency_ms, args.port, record=not args.no_record, host=args.host)
-    fake.chunk_delay_ms = args.chunk_delay_ms
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve_forever(fake))
-    else:
-        uvloop.run(_serve_forever(fake))
+    FakeAnthropic.main(argv)
 
 
 if __name__ == "__main__":

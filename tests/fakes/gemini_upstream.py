@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import collections
-import contextlib
-import logging
 import secrets
-import signal
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from tests.fakes.openai_upstream import RecordedRequest, _Fault
+from tests.fakes.base import FakeUpstream, RecordedRequest, bearer, json_response
 
 DEFAULT_MODELS = ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash"]
 _JSON = "application/json"
@@ -49,17 +42,10 @@ class RecordedGeminiRequest(RecordedRequest):
     query: dict[str, str] = field(default_factory=dict)
 
 
-def _json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type=_JSON, headers=headers)
-
-
 def _api_key(headers: dict[str, str], query: dict[str, str]) -> str | None:
     """The key from `x-goog-api-key`, else `?key=`, else `Authorization: Bearer` (OAuth callers)."""
     key = headers.get("x-goog-api-key", "").strip() or query.get("key", "").strip()
-    if key:
-        return key
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return key or bearer(headers)
 
 
 def parts_text(content: Any) -> str:
@@ -187,256 +173,97 @@ def model_info(model: str) -> dict[str, Any]:
             "supportedGenerationMethods": ["generateContent", "countTokens", "streamGenerateContent"]}
 
 
-class FakeGemini:
-    """A fake Gemini upstream with recording, latency and fault injection."""
+class FakeGemini(FakeUpstream):
+    """A fake Gemini upstream with recording, latency and fault injection.
+
+    `url` is what google-genai takes as base_url; send_done=False leaves the finishReason off the last
+    streamed chunk; cut_stream_after(n) drops the connection after `n` chunks (never the finishReason
+    chunk); known_models_only=True makes generateContent on a model not in `models` a 404."""
+
+    name = "fake-gemini"
+    description = "Fake Google Gemini (v1beta) upstream"
+    default_port = 18082
+    api_prefix = "/v1beta"
+    default_models = tuple(DEFAULT_MODELS)
+    requests: list[RecordedGeminiRequest]
 
     def __init__(self, latency_ms: float = 0, port: int = 0, *, record: bool = True, host: str = "127.0.0.1"):
-        self.host = host
-        self.port = port
-        self.latency_ms = latency_ms
-        self.chunk_delay_ms: float = 0
-        self.send_done = True  # False: the last streamed chunk carries no finishReason
-        self.record = record
-        self.models: list[str] = list(DEFAULT_MODELS)
-        self.known_models_only = False  # True: generateContent on a model not in `models` is a 404
-        self.valid_keys: set[str] | None = None
-        self.requests: list[RecordedGeminiRequest] = []
-        self.cancelled = 0
-        self._faults: collections.deque[_Fault] = collections.deque()
-        self._key_faults: dict[str, int] = {}
-        self._cuts: collections.deque[int] = collections.deque()
-        self._hangs: collections.deque[float] = collections.deque()
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(latency_ms, port, record=record, host=host)
+        self.known_models_only = False
 
-    @property
-    def url(self) -> str:
-        """Root URL, e.g. http://127.0.0.1:PORT (what google-genai takes as base_url)."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """Root + /v1beta."""
-        return self.url + "/v1beta"
-
-    def clear(self) -> None:
-        """Forget recorded requests and every pending fault."""
-        self.requests.clear()
-        self._faults.clear()
-        self._key_faults.clear()
-        self._cuts.clear()
-        self._hangs.clear()
-        self.cancelled = 0
-
-    def fail_next(
-        self, status: int, body: dict | None = None, count: int = 1, headers: dict | None = None,
-        raw: bytes | None = None,
-    ) -> None:
-        """Make the next `count` generate requests fail with `status` (Google-shaped body by default;
-        `raw` sends those exact bytes instead, e.g. an HTML error page)."""
-        for _ in range(count):
-            self._faults.append(_Fault(status, body, headers, raw))
-
-    def fail_for_key(self, key: str, status: int) -> None:
-        """Make every request authenticated with `key` fail with `status` until clear()."""
-        self._key_faults[key] = status
-
-    def cut_stream_after(self, n_chunks: int) -> None:
-        """Make the next streaming answer drop the connection after `n_chunks` chunks (never the
-        finishReason chunk)."""
-        self._cuts.append(n_chunks)
-
-    def hang_next(self, seconds: float) -> None:
-        """Delay the next generate answer by `seconds` (on top of latency_ms)."""
-        self._hangs.append(seconds)
-
-    def make_app(self) -> web.Application:
-        """Build the aiohttp application serving the fake routes."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def add_routes(self, router: web.UrlDispatcher) -> None:
         # Google serves the same resources under /v1 and /v1alpha too (google-genai picks per client).
         for version in ("v1beta", "v1", "v1alpha"):
-            app.router.add_get(f"/{version}/models", self._models)
-            app.router.add_get(f"/{version}/models/{{name:.+}}", self._model)
-            app.router.add_post(f"/{version}/models/{{target:.+}}", self._generate)
-        return app
+            router.add_get(f"/{version}/models", self.handle_models)
+            router.add_get(f"/{version}/models/{{name:.+}}", self._model)
+            router.add_post(f"/{version}/models/{{target:.+}}", self.handle_generate)
 
-    async def start_async(self) -> None:
-        """Start listening on the running event loop."""
-        # handler_cancellation: a client disconnect cancels the handler so `cancelled` counts it.
-        self._runner = web.AppRunner(
-            self.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port, backlog=1024).start()
-        self.port = self._runner.addresses[0][1]
+    def api_key(self, request: web.Request, headers: dict[str, str]) -> str | None:
+        return _api_key(headers, dict(request.query))
 
-    async def stop_async(self) -> None:
-        """Stop listening and close open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
+        return error_body(status, message)
 
-    def start(self) -> FakeGemini:
-        """Run the server in a daemon thread with its own loop; return once listening."""
-        if self._thread is not None:
-            return self
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-gemini", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self.start_async(), self._loop).result(timeout=10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def recorded(
+        self, request: web.Request, headers: dict[str, str], raw: bytes, body: Any, key: str | None,
+        ctx: dict[str, Any],
+    ) -> RecordedGeminiRequest:
+        return RecordedGeminiRequest(request.method, request.path, headers, body, raw, key,
+                                     ctx.get("model"), ctx.get("action"), dict(request.query))
 
-    def stop(self) -> None:
-        """Stop the server thread (idempotent)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _admit(self, request: web.Request, raw: bytes, body: Any, model: str | None = None,
-               action: str | None = None) -> web.Response | None:
-        """Record the request and apply auth; return an error response or None."""
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        query = dict(request.query)
-        key = _api_key(headers, query)
-        if self.record:
-            self.requests.append(RecordedGeminiRequest(
-                request.method, request.path, headers, body, raw, key, model, action, query))
-        if self.valid_keys is not None and key not in self.valid_keys:
-            return _json_response(error_body(401), 401)
-        if key is not None and key in self._key_faults:
-            status = self._key_faults[key]
-            return _json_response(error_body(status), status)
-        return None
-
-    async def _models(self, request: web.Request) -> web.StreamResponse:
-        return self._admit(request, b"", None) or _json_response(models_list(self.models))
+    def models_page(self) -> dict[str, Any]:
+        return models_list(self.models)
 
     async def _model(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        denied = self._admit(request, b"", None, name)
+        denied, _ = self.admit(request, b"", None, {"model": name})
         if denied is not None:
             return denied
         if name not in self.models:
-            return _json_response(error_body(404, f"models/{name} is not found for API version v1beta"), 404)
-        return _json_response(model_info(name))
+            return self.error(404, f"models/{name} is not found for API version v1beta")
+        return json_response(model_info(name))
 
-    async def _generate(self, request: web.Request) -> web.StreamResponse:
+    def request_context(self, request: web.Request) -> dict[str, Any]:
         model, _, action = request.match_info["target"].rpartition(":")
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
-        denied = self._admit(request, raw, body, model or None, action)
-        if denied is not None:
-            return denied
-        if not model or action not in _ACTIONS:
-            return _json_response(error_body(404, f"Method not found: {action or '(none)'}"), 404)
-        if self.known_models_only and model not in self.models:
-            return _json_response(error_body(404, f"models/{model} is not found for API version v1beta"), 404)
-        problem = _validate(body)
-        if problem is not None:
-            return _json_response(error_body(400, problem), 400)
-        # Faults are taken at arrival time so concurrent requests consume them in order.
-        fault = self._faults.popleft() if self._faults else None
-        hang = self._hangs.popleft() if self._hangs else 0.0
-        streaming = _ACTIONS[action]
-        cut = self._cuts.popleft() if streaming and self._cuts else None
-        try:
-            delay = self.latency_ms / 1000 + hang
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if fault is not None and fault.raw is not None:
-                return web.Response(body=fault.raw, status=fault.status, content_type="text/html",
-                                    headers=fault.headers)
-            if fault is not None:
-                return _json_response(fault.body or error_body(fault.status), fault.status, fault.headers)
-            answer = Answer(body, model)
-            if not streaming:
-                return _json_response(answer.response())
-            return await self._stream(request, answer, cut, request.query.get("alt") == "sse")
-        except (asyncio.CancelledError, ConnectionResetError):
-            self.cancelled += 1
-            raise
+        return {"model": model or None, "action": action}
 
-    async def _stream(self, request: web.Request, answer: Answer, cut: int | None, sse: bool) -> web.StreamResponse:
+    def reject(self, headers: dict[str, str], body: Any, ctx: dict[str, Any]) -> web.Response | None:
+        model, action = ctx["model"], ctx["action"]
+        if not model or action not in _ACTIONS:
+            return self.error(404, f"Method not found: {action or '(none)'}")
+        if self.known_models_only and model not in self.models:
+            return self.error(404, f"models/{model} is not found for API version v1beta")
+        problem = _validate(body)
+        return None if problem is None else self.error(400, problem)
+
+    def is_streaming(self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any]) -> bool:
+        return _ACTIONS[ctx["action"]]
+
+    async def answer(
+        self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,
+        ctx: dict[str, Any],
+    ) -> web.StreamResponse:
+        answer = Answer(body, ctx["model"])
+        if not streaming:
+            return json_response(answer.response())
         pieces = answer.stream_parts()
         last = len(pieces) - 1
         finish = self.send_done and cut is None
         chunks = [answer.chunk(p, final=finish and i == last) for i, p in enumerate(pieces)]
         if cut is not None:
             chunks = chunks[:cut]
-        if sse:
+        if request.query.get("alt") == "sse":
             events = [b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks]
-            kind = "text/event-stream"
-        else:  # without alt=sse Gemini streams one JSON array, element by element
-            events = [(b"[" if i == 0 else b",\r\n") + orjson.dumps(c) for i, c in enumerate(chunks)]
-            kind = _JSON
-        resp = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        delay = self.chunk_delay_ms / 1000
-        for i, event in enumerate(events):
-            if delay > 0 and i > 0:
-                await asyncio.sleep(delay)
-            await resp.write(event)  # one write per event: each reaches the client as its own chunk
-        if cut is not None:
-            # Close the socket mid-body: the chunked response never terminates, like a dying upstream.
-            if request.transport is not None:
-                request.transport.close()
-            return resp
-        if not sse:
-            await resp.write(b"]" if events else b"[]")
-        await resp.write_eof()
-        return resp
-
-
-async def _serve_forever(fake: FakeGemini) -> None:
-    await fake.start_async()
-    print(f"fake-gemini listening on {fake.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await fake.stop_async()
+            return await self.write_stream(request, "text/event-stream", events, cut=cut is not None)
+        # Without alt=sse Gemini streams one JSON array, element by element.
+        events = [(b"[" if i == 0 else b",\r\n") + orjson.dumps(c) for i, c in enumerate(chunks)]
+        return await self.write_stream(request, _JSON, events, cut=cut is not None,
+                                       end=b"]" if events else b"[]")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the fake upstream in the foreground until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(description="Fake Google Gemini (v1beta) upstream")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=18082)
-    parser.add_argument("--latency-ms", type=float, default=0)
-    parser.add_argument("--chunk-delay-ms", type=float, default=0)
-    parser.add_argument("--no-record", action="store_true", help="do not keep requests (benchmarks)")
-    args = parser.parse_args(argv)
-    logging.getLogger("aiohttp.access").disabled = True
-    fake = FakeGemini(args.latency_ms, args.port, record=not args.no_record, host=args.host)
-    fake.chunk_delay_ms = args.chunk_delay_ms
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve_forever(fake))
-    else:
-        uvloop.run(_serve_forever(fake))
+    FakeGemini.main(argv)
 
 
 if __name__ == "__main__":

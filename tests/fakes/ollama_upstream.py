@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import collections
-import contextlib
 import hashlib
-import logging
-import signal
-import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from tests.fakes.openai_upstream import RecordedRequest
+from tests.fakes.base import FakeUpstream, json_response
 
 DEFAULT_MODELS = ["llama3.2", "qwen2.5-coder"]
-_JSON = "application/json"
 _NDJSON = "application/x-ndjson"
 
 _ERRORS: dict[int, str] = {
@@ -38,23 +30,6 @@ _ERRORS: dict[int, str] = {
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     """An Ollama-shaped error body: {"error": "..."}."""
     return {"error": message or _ERRORS.get(status, "upstream error")}
-
-
-@dataclass
-class _Fault:
-    status: int
-    body: dict[str, Any] | None
-    headers: dict[str, str] | None
-    raw: bytes | None = None
-
-
-def _json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type=_JSON, headers=headers)
-
-
-def _bearer(headers: dict[str, str]) -> str | None:
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def _now() -> str:
@@ -145,274 +120,80 @@ def tags(models: list[str]) -> dict[str, Any]:
     return {"models": out}
 
 
-class FakeOllama:
-    """A fake Ollama server with recording, latency and fault injection."""
+class FakeOllama(FakeUpstream):
+    """A fake Ollama server with recording, latency and fault injection.
+
+    Keys (optional for Ollama) come from `Authorization: Bearer`; cut_stream_after(n) drops the
+    connection after `n` content lines; strict_models=True makes unknown models a 404."""
+
+    name = "fake-ollama"
+    description = "Fake Ollama chat upstream"
+    default_port = 11434
+    api_prefix = ""  # Ollama has no /v1 prefix: a gateway connection uses the root
+    default_models = tuple(DEFAULT_MODELS)
 
     def __init__(self, latency_ms: float = 0, port: int = 0, *, record: bool = True, host: str = "127.0.0.1"):
-        self.host = host
-        self.port = port
-        self.latency_ms = latency_ms
-        self.chunk_delay_ms: float = 0
-        self.send_done = True
-        self.record = record
-        self.models: list[str] = list(DEFAULT_MODELS)
+        super().__init__(latency_ms, port, record=record, host=host)
         self.strict_models = False
-        self.valid_keys: set[str] | None = None
-        self.requests: list[RecordedRequest] = []
-        self.cancelled = 0
-        self._faults: collections.deque[_Fault] = collections.deque()
-        self._key_faults: dict[str, int] = {}
-        self._cuts: collections.deque[int] = collections.deque()
-        self._hangs: collections.deque[float] = collections.deque()
-        self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
-    # ---- addresses -------------------------------------------------------------------------
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/api/chat", self.handle_generate)
+        router.add_get("/api/tags", self.handle_models)
+        router.add_get("/api/version", self._version)
+        router.add_get("/", self._root)
 
-    @property
-    def url(self) -> str:
-        """Root URL, e.g. http://127.0.0.1:PORT."""
-        return f"http://{self.host}:{self.port}"
+    def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
+        return error_body(status, message)
 
-    @property
-    def base_url(self) -> str:
-        """The base URL a gateway connection uses: Ollama has no /v1 prefix, so the root."""
-        return self.url
-
-    # ---- test controls ---------------------------------------------------------------------
-
-    def clear(self) -> None:
-        """Forget recorded requests and every pending fault."""
-        self.requests.clear()
-        self._faults.clear()
-        self._key_faults.clear()
-        self._cuts.clear()
-        self._hangs.clear()
-        self.cancelled = 0
-
-    def fail_next(
-        self, status: int, body: dict | None = None, count: int = 1, headers: dict | None = None,
-        raw: bytes | None = None,
-    ) -> None:
-        """Make the next `count` chat requests fail with `status` ({"error": ...} by default;
-        `raw` sends those exact bytes instead, e.g. an HTML error page)."""
-        for _ in range(count):
-            self._faults.append(_Fault(status, body, headers, raw))
-
-    def fail_for_key(self, key: str, status: int) -> None:
-        """Make every request with `Authorization: Bearer key` fail with `status` until clear()."""
-        self._key_faults[key] = status
-
-    def cut_stream_after(self, n_lines: int) -> None:
-        """Make the next streaming answer drop the connection after `n_lines` content lines."""
-        self._cuts.append(n_lines)
-
-    def hang_next(self, seconds: float) -> None:
-        """Delay the next chat answer by `seconds` (on top of latency_ms)."""
-        self._hangs.append(seconds)
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def make_app(self) -> web.Application:
-        """Build the aiohttp application serving the fake routes."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/api/chat", self._chat)
-        app.router.add_get("/api/tags", self._tags)
-        app.router.add_get("/api/version", self._version)
-        app.router.add_get("/", self._root)
-        return app
-
-    async def start_async(self) -> None:
-        """Start listening on the running event loop."""
-        self._runner = web.AppRunner(
-            self.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop_async(self) -> None:
-        """Stop listening and close open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def start(self) -> FakeOllama:
-        """Run the server in a daemon thread with its own loop; return once listening."""
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start_async())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self.stop_async())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-ollama", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            self._thread = None
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Stop the server thread (idempotent)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # ---- handlers --------------------------------------------------------------------------
-
-    def _admit(self, request: web.Request, raw: bytes, body: Any) -> web.Response | None:
-        """Record the request and apply the optional key checks; return an error response or None."""
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        key = _bearer(headers)
-        if self.record:
-            self.requests.append(RecordedRequest(request.method, request.path, headers, body, raw, key))
-        if self.valid_keys is not None and key not in self.valid_keys:
-            return _json_response(error_body(401), 401)
-        if key is not None and key in self._key_faults:
-            status = self._key_faults[key]
-            return _json_response(error_body(status), status)
-        return None
+    def models_page(self) -> dict[str, Any]:
+        return tags(self.models)
 
     async def _root(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text="Ollama is running")
 
     async def _version(self, request: web.Request) -> web.StreamResponse:
-        return _json_response({"version": "0.12.0"})
+        return json_response({"version": "0.12.0"})
 
-    async def _tags(self, request: web.Request) -> web.StreamResponse:
-        denied = self._admit(request, b"", None)
-        return denied or _json_response(tags(self.models))
-
-    def _invalid(self, body: Any) -> web.Response | None:
+    def reject(self, headers: dict[str, str], body: Any, ctx: dict[str, Any]) -> web.Response | None:
         if not isinstance(body, dict):
-            return _json_response(error_body(400, "invalid character in request body"), 400)
+            return self.error(400, "invalid character in request body")
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            return _json_response(error_body(400, "model is required"), 400)
+            return self.error(400, "model is required")
         known = {m for name in self.models for m in (name, name.split(":")[0], name + ":latest")}
         if self.strict_models and model not in known:
-            return _json_response(error_body(404, f'model "{model}" not found, try pulling it first'), 404)
+            return self.error(404, f'model "{model}" not found, try pulling it first')
         if not isinstance(body.get("messages", []), list):
-            return _json_response(error_body(400, "messages must be an array"), 400)
+            return self.error(400, "messages must be an array")
         return None
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
-        denied = self._admit(request, raw, body) or self._invalid(body)
-        if denied is not None:
-            return denied
-        # Faults are taken at arrival time so concurrent requests consume them in order.
-        fault = self._faults.popleft() if self._faults else None
-        hang = self._hangs.popleft() if self._hangs else 0.0
-        streaming = body.get("stream") is not False  # Ollama streams unless told not to
-        cut = self._cuts.popleft() if streaming and self._cuts else None
-        try:
-            delay = self.latency_ms / 1000 + hang
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if fault is not None and fault.raw is not None:
-                return web.Response(body=fault.raw, status=fault.status, content_type="text/html")
-            if fault is not None:
-                return _json_response(fault.body or error_body(fault.status), fault.status, fault.headers)
-            answer = Answer(body)
-            if not streaming:
-                return _json_response(answer.whole())
-            return await self._stream(request, answer, cut)
-        except (asyncio.CancelledError, ConnectionResetError):
-            self.cancelled += 1
-            raise
+    def is_streaming(self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any]) -> bool:
+        return body.get("stream") is not False  # Ollama streams unless told not to
 
-    async def _stream(self, request: web.Request, answer: Answer, cut: int | None) -> web.StreamResponse:
+    async def answer(
+        self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,
+        ctx: dict[str, Any],
+    ) -> web.StreamResponse:
+        answer = Answer(body)
+        if not streaming:
+            return json_response(answer.whole())
         lines, done = answer.lines()
-        resp = web.StreamResponse(headers={"Content-Type": _NDJSON})
-        await resp.prepare(request)
-        delay = self.chunk_delay_ms / 1000
-        for i, line in enumerate(lines):
-            if cut is not None and i >= cut:
-                break
-            if delay > 0 and i > 0:
-                await asyncio.sleep(delay)
-            await resp.write(line)  # one write per line: each reaches the client as it is produced
         if cut is not None:
-            # Close the socket mid-body: the chunked response never terminates, like a dying server.
-            if request.transport is not None:
-                request.transport.close()
-            return resp
-        if self.send_done:
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await resp.write(done)
-        await resp.write_eof()
-        return resp
+            return await self.write_stream(request, _NDJSON, lines[:cut], cut=True, no_cache=False)
+        chunks = lines + [done] if self.send_done else lines
+        return await self.write_stream(request, _NDJSON, chunks, cut=False, no_cache=False)
 
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--strict-models", action="store_true", help="404 for models not in the list")
 
-async def _serve_forever(fake: FakeOllama) -> None:
-    await fake.start_async()
-    print(f"fake-ollama listening on {fake.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await fake.stop_async()
+    def configure(self, args: argparse.Namespace) -> None:
+        self.strict_models = args.strict_models
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the fake Ollama server in the foreground until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(description="Fake Ollama chat upstream")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=11434)
-    parser.add_argument("--latency-ms", type=float, default=0)
-    parser.add_argument("--chunk-delay-ms", type=float, default=0)
-    parser.add_argument("--strict-models", action="store_true", help="404 for models not in the list")
-    parser.add_argument("--no-record", action="store_true", help="do not keep requests (benchmarks)")
-    args = parser.parse_args(argv)
-    logging.getLogger("aiohttp.access").disabled = True
-    fake = FakeOllama(args.latency_ms, args.port, record=not args.no_record, host=args.host)
-    fake.chunk_delay_ms = args.chunk_delay_ms
-    fake.strict_models = args.strict_models
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve_forever(fake))
-    else:
-        uvloop.run(_serve_forever(fake))
+    FakeOllama.main(argv)
 
 
 if __name__ == "__main__":
