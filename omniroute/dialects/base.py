@@ -43,3 +43,25 @@ class Codec(Protocol):
     def stream_decoder(self) -> StreamDecoder: ...
 
     def stream_encoder(self, model: str) -> StreamEncoder: ...
+
+
+class ModuleCodec:
+    """A codec assembled from a dialect's module-level functions and stream classes."""
+
+    def __init__(self, name: str, *, decode_request, encode_request, decode_response, encode_response,
+                 decoder: type, encoder: type):
+        self.name = name
+        self.decode_request = decode_request
+        self.encode_request = encode_request
+        self.decode_response = decode_response
+        self.encode_response = encode_response
+        self._decoder = decoder
+        self._encoder = encoder
+
+    def stream_decoder(self) -> StreamDecoder:
+        """A fresh decoder for one upstream stream."""
+        return self._decoder()
+
+    def stream_encoder(self, model: str, **options) -> StreamEncoder:
+        """A fresh encoder writing one client stream for ``model`` (dialect options passed on)."""
+        return self._encoder(model, **options)

@@ -36,3 +36,22 @@ def required(obj: dict, key: str, field: str, kind: type = str):
     if obj.get(key) is None:
         raise missing(f"{field}.{key}" if field else key)
     return optional(obj, key, field, kind)
+
+
+def body_model_messages(body) -> tuple[str, list]:
+    """The common head of chat bodies: an object with a non-empty ``model`` and ``messages``."""
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"request body must be a JSON object, got {type_name(body)}")
+    model = body.get("model")
+    if model is None:
+        raise missing("model")
+    if not isinstance(model, str) or not model.strip():
+        raise wrong("model", "a non-empty string", model)
+    messages = body.get("messages")
+    if messages is None:
+        raise missing("messages")
+    if not isinstance(messages, list):
+        raise wrong("messages", "an array", messages)
+    if not messages:
+        raise InvalidRequest("'messages' must contain at least one message")
+    return model, messages

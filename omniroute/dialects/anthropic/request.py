@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from omniroute.dialects.anthropic.response import dump_arguments, parse_arguments
+from omniroute.dialects.fields import body_model_messages
 from omniroute.dialects.fields import missing as _missing
 from omniroute.dialects.fields import optional as _opt
 from omniroute.dialects.fields import required as _req
-from omniroute.dialects.fields import type_name as _type_name
 from omniroute.dialects.fields import wrong as _wrong
 from omniroute.errors import InvalidRequest
 from omniroute.schema import ChatRequest
@@ -183,20 +183,7 @@ def _thinking(thinking) -> ReasoningConfig | None:
 
 def decode_request(body: dict) -> ChatRequest:
     """An Anthropic Messages request → canonical request; raises InvalidRequest naming the field."""
-    if not isinstance(body, dict):
-        raise InvalidRequest(f"request body must be a JSON object, got {_type_name(body)}")
-    model = body.get("model")
-    if model is None:
-        raise _missing("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _wrong("model", "a non-empty string", model)
-    messages = body.get("messages")
-    if messages is None:
-        raise _missing("messages")
-    if not isinstance(messages, list):
-        raise _wrong("messages", "an array", messages)
-    if not messages:
-        raise InvalidRequest("'messages' must contain at least one message")
+    model, messages = body_model_messages(body)
     max_tokens = _req(body, "max_tokens", "", int)
     if max_tokens < 1:
         raise InvalidRequest("'max_tokens' must be at least 1")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+from omniroute.dialects.fields import body_model_messages
 from omniroute.dialects.fields import missing as _missing
 from omniroute.dialects.fields import optional as _opt
 from omniroute.dialects.fields import required as _req
-from omniroute.dialects.fields import type_name as _type_name
 from omniroute.dialects.fields import wrong as _wrong
 from omniroute.dialects.ollama.response import dump_arguments, new_call_id, parse_arguments
 from omniroute.errors import InvalidRequest
@@ -214,20 +214,7 @@ def _stop(options: dict) -> list[str]:
 
 def decode_request(body: dict) -> ChatRequest:
     """An Ollama chat request → canonical request; raises InvalidRequest naming the field."""
-    if not isinstance(body, dict):
-        raise InvalidRequest(f"request body must be a JSON object, got {_type_name(body)}")
-    model = body.get("model")
-    if model is None:
-        raise _missing("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _wrong("model", "a non-empty string", model)
-    messages = body.get("messages")
-    if messages is None:
-        raise _missing("messages")
-    if not isinstance(messages, list):
-        raise _wrong("messages", "an array", messages)
-    if not messages:
-        raise InvalidRequest("'messages' must contain at least one message")
+    model, messages = body_model_messages(body)
     decoder = _Decoder()
     for i, message in enumerate(messages):
         decoder.message(i, message)

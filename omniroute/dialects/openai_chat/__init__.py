@@ -6,11 +6,11 @@ only ``request`` and ``stream``, and start-up time matters.
 
 
 def __getattr__(name: str):
-    if name in ("CODEC", "OpenAIChatCodec"):
-        from omniroute.dialects.openai_chat.codec import OpenAIChatCodec
+    if name == "CODEC":
+        from omniroute.dialects.openai_chat.codec import CODEC
 
-        return OpenAIChatCodec() if name == "CODEC" else OpenAIChatCodec
+        return CODEC
     raise AttributeError(name)
 
 
-__all__ = ["CODEC", "OpenAIChatCodec"]
+__all__ = ["CODEC"]
