@@ -153,6 +153,10 @@ class ChatPipeline:
             return _Plan(orjson.dumps(body), streaming, False, wants_usage, target.model)
         if canonical is None:
             canonical = codec(client).decode_request(body)
+        if canonical.unportable:
+            raise InvalidRequest(
+                f"model '{ex.requested_model}' is served by a {upstream} upstream, which cannot carry: "
+                + "; ".join(canonical.unportable), code="unsupported_feature")
         canonical.model = target.model
         wants_usage = client == "openai" and (body.get("stream_options") or {}).get("include_usage") is True
         payload = orjson.dumps(codec(upstream).encode_request(canonical))

@@ -18,6 +18,7 @@ class Image:
     url: str | None = None
     data: str | None = None
     media_type: str | None = None
+    detail: str | None = None  # OpenAI's "low" | "high" | "auto"
 
 
 @dataclass(slots=True)

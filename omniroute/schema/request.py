@@ -13,6 +13,7 @@ class ToolDef:
     name: str
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None  # OpenAI structured tool arguments
 
 
 @dataclass(slots=True)
@@ -61,5 +62,10 @@ class ChatRequest:
     stream: bool = False
     response_format: dict[str, Any] | None = None  # OpenAI shape: {"type": "json_object"|"json_schema", ...}
     reasoning: ReasoningConfig | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
     user: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Features of the client's body that only an upstream of the same dialect can honour
+    # (e.g. a Responses ``previous_response_id``). Translating such a request is a 400 naming them.
+    unportable: list[str] = field(default_factory=list)
