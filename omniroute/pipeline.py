@@ -36,6 +36,10 @@ from omniroute.schema import ChatRequest, Usage
 from omniroute.store.repos import UsageRow
 from omniroute.transport.upstream_stream import UpstreamStream
 
+# Client dialects whose streams carry usage only when ``stream_options.include_usage`` asks.
+_USAGE_OPT_IN = frozenset({"openai", "completions"})
+_STREAM_TYPES = {"ollama": b"application/x-ndjson"}
+
 
 @dataclass(slots=True)
 class Exchange:
@@ -48,6 +52,8 @@ class Exchange:
     request_id: str | None = None
     path_model: str | None = None  # Gemini clients name the model and the streaming mode in the URL
     path_stream: bool = False
+    json_array: bool = False  # a Gemini stream asked for without ?alt=sse: one JSON array
+    refused: OmniRouteError | None = None  # what stopped the request before the pipeline
     started: float = field(default_factory=time.perf_counter)
     requested_model: str | None = None
     target: Target | None = None
@@ -158,7 +164,7 @@ class ChatPipeline:
                 f"model '{ex.requested_model}' is served by a {upstream} upstream, which cannot carry: "
                 + "; ".join(canonical.unportable), code="unsupported_feature")
         canonical.model = target.model
-        wants_usage = client == "openai" and (body.get("stream_options") or {}).get("include_usage") is True
+        wants_usage = client in _USAGE_OPT_IN and (body.get("stream_options") or {}).get("include_usage") is True
         payload = orjson.dumps(codec(upstream).encode_request(canonical))
         return _Plan(payload, canonical.stream, True, wants_usage, target.model)
 
@@ -233,13 +239,19 @@ class ChatPipeline:
         if not plan.translate and client == "openai":
             relay = OpenAIPassThrough(plan.client_wants_usage)
         else:
-            encoder = codec(client).stream_encoder(ex.requested_model)
-            if client == "openai":
+            if ex.json_array:
+                encoder = codec(client).stream_encoder(ex.requested_model, array=True)
+            else:
+                encoder = codec(client).stream_encoder(ex.requested_model)
+            if client in _USAGE_OPT_IN:
                 encoder.include_usage = plan.client_wants_usage
-            kind = TranslatingRelay if plan.translate else ObservingRelay
+            # The upstream always streams SSE; a client that asked for another framing gets it re-encoded.
+            kind = TranslatingRelay if plan.translate or ex.json_array else ObservingRelay
             relay = kind(codec(upstream).stream_decoder(), encoder)
         headers = self._headers(ex)
-        kind = b"application/x-ndjson" if client == "ollama" else b"text/event-stream; charset=utf-8"
+        kind = _STREAM_TYPES.get(client, b"text/event-stream; charset=utf-8")
+        if ex.json_array:
+            kind = b"application/json; charset=utf-8"
         headers += [(b"content-type", kind), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         return Answer(200, headers, stream=UpstreamStream(ex, resp, relay, self.record))
 

@@ -6,7 +6,7 @@ from functools import cache
 
 from omniroute.dialects.base import Codec
 
-DIALECTS = ("openai", "anthropic", "gemini", "ollama")
+DIALECTS = ("openai", "anthropic", "gemini", "ollama", "responses", "completions")
 
 
 @cache
@@ -20,6 +20,10 @@ def codec(name: str) -> Codec:
         from omniroute.dialects.gemini import CODEC
     elif name == "ollama":
         from omniroute.dialects.ollama import CODEC
+    elif name == "responses":
+        from omniroute.dialects.responses import CODEC
+    elif name == "completions":
+        from omniroute.dialects.completions import CODEC
     else:
         raise KeyError(f"no codec for dialect {name!r}")
     return CODEC

@@ -41,6 +41,8 @@ CATALOG: tuple[ProviderSpec, ...] = (
     ProviderSpec("openai", "OpenAI", "https://api.openai.com/v1", aliases=("oai",),
                  capabilities=frozenset({"chat", "embeddings", "images", "audio"}),
                  models=("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini")),
+    ProviderSpec("openai-responses", "OpenAI (Responses API)", "https://api.openai.com/v1", dialect="responses",
+                 chat_path="/responses", models=("gpt-5", "gpt-5-codex", "gpt-5-mini", "o3", "o4-mini")),
     ProviderSpec("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", aliases=("or",),
                  capabilities=_CHAT_EMBED,
                  models=("openai/gpt-4o-mini", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash",

@@ -9,6 +9,7 @@ import orjson
 from omniroute.server.asgi import JSON_HEADERS, send_bytes
 from omniroute.server.client_chat import ChatRoute
 from omniroute.server.client_models import ModelsRoute
+from omniroute.server.client_tokens import CountTokensRoute
 from omniroute.server.services import Services
 from omniroute.settings import Settings
 
@@ -24,10 +25,14 @@ class OmniRouteApp:
         self._post = {
             "/v1/chat/completions": ChatRoute(services, "openai"),
             "/v1/messages": ChatRoute(services, "anthropic"),
+            "/v1/responses": ChatRoute(services, "responses"),
+            "/v1/completions": ChatRoute(services, "completions"),
+            "/v1/messages/count_tokens": CountTokensRoute(services, "anthropic"),
             "/api/chat": ollama,
             "/v1/api/chat": ollama,
         }
         self._gemini = ChatRoute(services, "gemini")
+        self._gemini_count = CountTokensRoute(services, "gemini")
         self._get = {"/api/tags": ModelsRoute(services, "ollama"), "/v1beta/models": ModelsRoute(services, "gemini")}
         self._models = ModelsRoute(services)
         self._management = None
@@ -43,6 +48,8 @@ class OmniRouteApp:
                 return await _method_not_allowed(scope, send, b"POST")
             if ":" in path and (path.startswith("/v1beta/models/") or path.startswith("/v1/models/")):
                 if scope["method"] == "POST":
+                    if path.endswith(":countTokens"):
+                        return await self._gemini_count(scope, receive, send)
                     return await self._gemini(scope, receive, send)
                 return await _method_not_allowed(scope, send, b"POST")
             listing = self._get.get(path)

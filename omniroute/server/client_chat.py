@@ -35,16 +35,16 @@ def error_headers(err: OmniRouteError) -> list[tuple[bytes, bytes]]:
     return JSON_HEADERS
 
 
-_GEMINI_METHODS = {"generateContent": False, "streamGenerateContent": True}
+GEMINI_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 
 
-def gemini_target(path: str) -> tuple[str, bool] | None:
-    """``/v1beta/models/{model}:{method}`` → (model, streaming); the model may contain '/'."""
+def gemini_target(path: str) -> tuple[str, str] | None:
+    """``/v1beta/models/{model}:{method}`` → (model, method); the model may contain '/'."""
     rest = path.split("/models/", 1)[1] if "/models/" in path else ""
     model, _, method = rest.rpartition(":")
-    if not model or method not in _GEMINI_METHODS:
+    if not model or method not in GEMINI_METHODS:
         return None
-    return unquote(model), _GEMINI_METHODS[method]
+    return unquote(model), method
 
 
 class ChatRoute:
@@ -54,7 +54,8 @@ class ChatRoute:
         self.s = services
         self.dialect = dialect
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def accept(self, scope, receive) -> Exchange:
+        """Authenticate and read the body; the Exchange carries what the client asked for."""
         s = self.s
         headers = headers_of(scope, _WANTED)
         ex = Exchange(body={}, api_key=None, client_format=self.dialect, request_id=headers.get(b"x-request-id"),
@@ -64,18 +65,33 @@ class ChatRoute:
             if self.dialect == "gemini":
                 target = gemini_target(scope["path"])
                 if target is None:
-                    raise ModelNotFound(f"no method for {scope['path']}; use :generateContent or "
-                                        ":streamGenerateContent")
-                ex.path_model, ex.path_stream = target
-                raw_key = raw_key or _query_key(scope)
+                    raise ModelNotFound(f"no method for {scope['path']}; use :generateContent, "
+                                        ":streamGenerateContent or :countTokens")
+                ex.path_model, method = target
+                ex.path_stream = method == "streamGenerateContent"
+                query = _query(scope)
+                ex.json_array = ex.path_stream and "sse" not in query.get("alt", ())
+                raw_key = raw_key or (query.get("key") or [None])[0]
             ex.api_key = authenticate(s.keyring, raw_key, s.require_api_key)
             ex.body = parse_json(await read_body(scope, receive, s.settings.max_body_bytes))
             if not isinstance(ex.body, dict):
                 raise InvalidRequest("request body must be a JSON object")
         except OmniRouteError as err:
-            s.pipeline.record(ex, err)
-            await send_bytes(send, err.status, error_payload(self.dialect, err), error_headers(err))
-            return
+            ex.refused = err
+        return ex
+
+    async def refuse(self, ex: Exchange, err: OmniRouteError, send) -> None:
+        """Answer ``err`` in the client's dialect and record it."""
+        self.s.pipeline.record(ex, err)
+        await send_bytes(send, err.status, error_payload(self.dialect, err), error_headers(err))
+
+    async def __call__(self, scope, receive, send) -> None:
+        s = self.s
+        ex = await self.accept(scope, receive)
+        if ex.refused is not None:
+            return await self.refuse(ex, ex.refused, send)
+        if self.dialect == "openai" and "messages" not in ex.body and "input" in ex.body:
+            ex.client_format = "responses"  # a Responses body sent to the Chat path
         answer: Answer | None = None
         watch = DisconnectWatch(receive)
         try:
@@ -91,8 +107,7 @@ class ChatRoute:
             await send({"type": "http.response.body", "body": b""})
         except OmniRouteError as err:
             watch.stop()
-            s.pipeline.record(ex, err)
-            await send_bytes(send, err.status, error_payload(self.dialect, err), error_headers(err))
+            await self.refuse(ex, err, send)
         except asyncio.CancelledError:
             if not watch.disconnected:
                 raise
@@ -105,7 +120,6 @@ class ChatRoute:
             s.pipeline.record(ex)
 
 
-def _query_key(scope) -> str | None:
-    """Google clients may send the key as ``?key=``."""
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key")
-    return values[0] if values else None
+def _query(scope) -> dict[str, list[str]]:
+    """Query parameters (Google clients may send the key as ``?key=``, and ``alt=sse``)."""
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))

@@ -81,6 +81,9 @@ class Plan:
             self.tool_id = "call_" + secrets.token_hex(12)
             # Tool calls have no visible text; count the argument words as completion tokens.
             self.completion_tokens = max(len(self.tool_args.split()), 1)
+        elif last_role == "tool":  # a tool result: echo it, so a round trip can be checked end to end
+            self.text = f"echo: result {content_text(messages[-1].get('content'))}"
+            self.completion_tokens = len(self.text.split())
         else:
             self.text = f"echo: {user_text}"
             self.completion_tokens = len(self.text.split())

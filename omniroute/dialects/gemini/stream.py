@@ -162,8 +162,11 @@ class GeminiStreamEncoder:
     parse, or at the finish; an upstream interleaving parallel calls therefore loses nothing.
     """
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, array: bool = False):
         self._model = model
+        # Without ``?alt=sse`` Google streams one JSON array, written element by element.
+        self._array = array
+        self._frames = 0
         self._id: str | None = None
         self._usage = Usage()
         self._calls: dict[int, _Call] = {}
@@ -197,9 +200,17 @@ class GeminiStreamEncoder:
             out.append(self._chunk(parts or [{"text": ""}], STOP_TO_GEMINI.get(event.stop_reason, "STOP")))
             self._done = True
         elif isinstance(event, StreamError):
-            out.append(sse(error_body(500, event.message)))
+            out.append(self._frame(error_body(500, event.message)))
             self._done = True
+        if self._done and self._array:
+            out.append(b"]" if self._frames else b"[]")
         return b"".join(out)
+
+    def _frame(self, obj: dict) -> bytes:
+        if not self._array:
+            return sse(obj)
+        self._frames += 1
+        return (b"[" if self._frames == 1 else b",\r\n") + orjson.dumps(obj)
 
     def _reasoning(self, event: ReasoningDelta, out: list[bytes]) -> None:
         # Redacted (encrypted) reasoning is another vendor's and has no Gemini form.
@@ -241,7 +252,7 @@ class GeminiStreamEncoder:
             chunk["usageMetadata"] = usage_body(self._usage)
         chunk["modelVersion"] = self._model
         chunk["responseId"] = self._id
-        return sse(chunk)
+        return self._frame(chunk)
 
 
 def _parses(text: str) -> bool:

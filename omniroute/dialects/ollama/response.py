@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from omniroute.dialects.think import content_parts
 from omniroute.schema import ChatResponse, Part, Reasoning, StopReason, Text, ToolCall, Usage
 
 STOP_FROM_OLLAMA: dict[str, StopReason] = {
@@ -100,7 +101,7 @@ def decode_response(body: dict) -> ChatResponse:
     if isinstance(message.get("thinking"), str) and message["thinking"]:
         parts.append(Reasoning(text=message["thinking"]))
     if isinstance(message.get("content"), str) and message["content"]:
-        parts.append(Text(message["content"]))
+        parts.extend(content_parts(message["content"]))
     calls = calls_from(message)
     parts.extend(calls)
     return ChatResponse(

@@ -15,6 +15,7 @@ from omniroute.dialects.ollama.response import (
     stop_from_ollama,
     usage_from,
 )
+from omniroute.dialects.think import ThinkSplitter, delta_events
 from omniroute.schema import (
     Finish,
     MessageStart,
@@ -59,6 +60,7 @@ class OllamaStreamDecoder:
         self._started = False
         self._finished = False  # Finish or StreamError emitted: later lines are ignored
         self._tools = 0  # tool calls seen so far, which also gives the next call's index
+        self._think = ThinkSplitter()
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         """Events completed by ``chunk``."""
@@ -99,13 +101,14 @@ class OllamaStreamDecoder:
         if isinstance(message.get("thinking"), str) and message["thinking"]:
             out.append(ReasoningDelta(text=message["thinking"]))
         if isinstance(message.get("content"), str) and message["content"]:
-            out.append(TextDelta(message["content"]))
+            out.extend(delta_events(self._think, self._think.feed(message["content"])))
         for call in calls_from(message):
             # Ollama sends each call whole, so one delta carries all of its arguments.
             out.append(ToolCallStart(index=self._tools, id=call.id, name=call.name))
             out.append(ToolCallDelta(self._tools, call.arguments))
             self._tools += 1
         if obj.get("done") is True:
+            out.extend(delta_events(self._think, self._think.flush()))
             out.append(UsageUpdate(usage_from(obj)))
             out.append(Finish(stop_from_ollama(obj.get("done_reason"), self._tools > 0)))
             self._finished = True

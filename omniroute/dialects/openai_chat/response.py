@@ -9,6 +9,7 @@ import orjson
 
 from omniroute.dialects.openai_chat.request_encode import new_call_id
 from omniroute.dialects.openai_chat.usage import usage_from_openai, usage_to_openai
+from omniroute.dialects.think import content_parts
 from omniroute.errors import UpstreamServerError
 from omniroute.schema import ChatResponse, Reasoning, StopReason, Text, ToolCall
 
@@ -54,7 +55,7 @@ def decode_response(body: dict) -> ChatResponse:
         parts.append(Reasoning(text=reasoning))
     content = message.get("content")
     if isinstance(content, str) and content:
-        parts.append(Text(content))
+        parts.extend(content_parts(content))
     elif isinstance(message.get("refusal"), str) and message["refusal"]:
         parts.append(Text(message["refusal"]))
     for call in message.get("tool_calls") or []:

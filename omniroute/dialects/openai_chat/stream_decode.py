@@ -14,13 +14,13 @@ import orjson
 from omniroute.dialects.openai_chat.request_encode import new_call_id
 from omniroute.dialects.openai_chat.response import stop_reason_in
 from omniroute.dialects.openai_chat.usage import usage_from_openai
+from omniroute.dialects.think import ThinkSplitter, delta_events
 from omniroute.schema import (
     Finish,
     MessageStart,
     ReasoningDelta,
     StreamError,
     StreamEvent,
-    TextDelta,
     ToolCallDelta,
     ToolCallStart,
     UsageUpdate,
@@ -53,6 +53,7 @@ class OpenAIStreamDecoder:
         self._closed = False  # Finish or StreamError is out: ignore the rest
         self._calls: dict[int, _Call] = {}  # upstream index -> call being streamed
         self._next_index = 0
+        self._think = ThinkSplitter()
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         """Events completed by ``chunk``."""
@@ -122,7 +123,7 @@ class OpenAIStreamDecoder:
                 out.append(ReasoningDelta(text=reasoning))
             content = delta.get("content")
             if isinstance(content, str) and content:
-                out.append(TextDelta(content))
+                out.extend(delta_events(self._think, self._think.feed(content)))
             calls = delta.get("tool_calls")
             if isinstance(calls, list):
                 for position, call in enumerate(calls):
@@ -163,7 +164,8 @@ class OpenAIStreamDecoder:
 
     def _finish(self) -> list[StreamEvent]:
         # [DONE] without a finish_reason still ends the answer cleanly.
-        return [Finish(stop_reason_in(self._stop, self._next_index > 0))]
+        held = delta_events(self._think, self._think.flush())
+        return [*held, Finish(stop_reason_in(self._stop, self._next_index > 0))]
 
 
 def _stream_error(error) -> StreamError:
