@@ -46,6 +46,9 @@ def _api_key(headers: dict[str, str]) -> str | None:
     return key or bearer(headers)
 
 
+_COUNT_FIELDS = {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"}
+
+
 def block_text(content: Any) -> str:
     """Flatten a content value (string or list of blocks) to the text of its text blocks."""
     if isinstance(content, str):
@@ -186,10 +189,28 @@ class FakeAnthropic(FakeUpstream):
     default_port = 18081
     default_models = tuple(DEFAULT_MODELS)
     requests: list[RecordedAnthropicRequest]
+    counted: int | None = None  # the last count_tokens answer
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/messages", self.handle_generate)
+        router.add_post("/v1/messages/count_tokens", self._count_tokens)
         router.add_get("/v1/models", self.handle_models)
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """The token counter: words of the system prompt and every message, plus 5."""
+        raw = await request.read()
+        body = orjson.loads(raw) if raw else None
+        denied, _ = self.admit(request, raw, body)
+        if denied is not None:
+            return denied
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
+            return self.error(400, "model and messages: Field required")
+        extra = sorted(set(body) - _COUNT_FIELDS)
+        if extra:  # the real endpoint refuses fields of /v1/messages that do not affect the count
+            return self.error(400, f"{extra[0]}: Extra inputs are not permitted")
+        texts = [block_text(body.get("system")), *(block_text(m.get("content")) for m in body["messages"])]
+        self.counted = sum(len(t.split()) for t in texts) + 5
+        return json_response({"input_tokens": self.counted})
 
     def api_key(self, request: web.Request, headers: dict[str, str]) -> str | None:
         return _api_key(headers)

@@ -13,7 +13,7 @@ from tests.fakes.base import FakeUpstream, RecordedRequest, bearer, json_respons
 
 DEFAULT_MODELS = ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash"]
 _JSON = "application/json"
-_ACTIONS = {"generateContent": False, "streamGenerateContent": True}
+_ACTIONS = {"generateContent": False, "streamGenerateContent": True, "countTokens": False}
 
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
@@ -55,6 +55,12 @@ def parts_text(content: Any) -> str:
         p["text"] for p in parts or []
         if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
     )
+
+
+def count_words(request: dict[str, Any]) -> int:
+    """The fake's token count: words of every text part, system instruction included, plus 3."""
+    contents = [*request.get("contents", []), request.get("systemInstruction")]
+    return sum(len(parts_text(c).split()) for c in contents) + 3
 
 
 def _validate(body: Any) -> str | None:
@@ -190,6 +196,7 @@ class FakeGemini(FakeUpstream):
     def __init__(self, latency_ms: float = 0, port: int = 0, *, record: bool = True, host: str = "127.0.0.1"):
         super().__init__(latency_ms, port, record=record, host=host)
         self.known_models_only = False
+        self.counted: int | None = None  # the last countTokens answer
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         # Google serves the same resources under /v1 and /v1alpha too (google-genai picks per client).
@@ -233,6 +240,8 @@ class FakeGemini(FakeUpstream):
             return self.error(404, f"Method not found: {action or '(none)'}")
         if self.known_models_only and model not in self.models:
             return self.error(404, f"models/{model} is not found for API version v1beta")
+        if action == "countTokens" and isinstance(body, dict) and isinstance(body.get("generateContentRequest"), dict):
+            body = body["generateContentRequest"]
         problem = _validate(body)
         return None if problem is None else self.error(400, problem)
 
@@ -243,6 +252,10 @@ class FakeGemini(FakeUpstream):
         self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,
         ctx: dict[str, Any],
     ) -> web.StreamResponse:
+        if ctx["action"] == "countTokens":
+            request = body.get("generateContentRequest") or body
+            self.counted = count_words(request)
+            return json_response({"totalTokens": self.counted})
         answer = Answer(body, ctx["model"])
         if not streaming:
             return json_response(answer.response())

@@ -45,3 +45,24 @@ def test_model_list_and_errors(gateway, client):
     assert any(m["name"] == "models/openai/gpt-4o-mini" for m in listed)
     resp = httpx.post(gateway.url + "/v1beta/models/nope/x:generateContent", json={"contents": []})
     assert resp.status_code in (400, 404) and resp.json()["error"]["status"]
+
+
+def test_stream_without_alt_sse_is_one_json_array(gateway, client, upstream):
+    """Google's REST API streams a JSON array unless ``alt=sse`` is asked for; raw clients parse it whole."""
+    resp = httpx.post(gateway.url + "/v1beta/models/openai/gpt-4o-mini:streamGenerateContent",
+                      json={"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/json")
+    chunks = resp.json()
+    assert isinstance(chunks, list) and len(chunks) > 1
+    text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
+    assert text == "echo: one two three"
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert upstream.requests[-1].body["stream"] is True
+
+
+def test_stream_without_alt_sse_cut_upstream_still_closes_the_array(gateway, client, upstream):
+    upstream.cut_stream_after(2)
+    resp = httpx.post(gateway.url + "/v1beta/models/openai/gpt-4o-mini:streamGenerateContent",
+                      json={"contents": [{"role": "user", "parts": [{"text": "one two three four five"}]}]})
+    chunks = resp.json()  # still a whole JSON document
+    assert "error" in chunks[-1] and "finishReason" not in str(chunks[-1])

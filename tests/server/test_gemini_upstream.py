@@ -4,6 +4,7 @@ Gemini clients (passed through)."""
 from __future__ import annotations
 
 import anthropic
+import httpx
 import ollama
 import openai
 import orjson
@@ -235,4 +236,16 @@ def test_ollama_client_chat_stream(ollama_client, gemini):
                                     messages=[{"role": "user", "content": "one two three"}]))
     assert "".join(p.message.content or "" for p in parts) == "echo: one two three"
     assert parts[-1].done
+    _sent(gemini, stream=True)
+
+
+def test_genai_stream_without_alt_sse_over_gemini_upstream(gateway, key, gemini):
+    """The upstream is asked for SSE; a client that did not ask for it still gets one JSON array."""
+    resp = httpx.post(gateway.url + f"/v1beta/models/{MODEL}:streamGenerateContent",
+                      headers={"x-goog-api-key": key},
+                      json={"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]})
+    assert resp.status_code == 200
+    chunks = resp.json()
+    text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
+    assert text == "echo: one two three"
     _sent(gemini, stream=True)
