@@ -12,14 +12,15 @@ from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_ke
 
 
 def catalog_models(s) -> list[dict]:
-    """Every ``provider/model`` the active connections can serve."""
+    """Every ``provider/model`` the active connections can serve (a provider node's under its prefix)."""
     out, seen = [], set()
     for provider_id in s.pool.providers():
         spec = s.registry.get(provider_id)
+        label = spec.aliases[0] if s.registry.is_custom(provider_id) and spec.aliases else provider_id
         names = list(spec.models)
         names += [a.default_model for a in s.pool.accounts(provider_id) if a.default_model]
         for name in names:
-            model_id = f"{provider_id}/{name}"
+            model_id = f"{label}/{name}"
             if model_id not in seen:
                 seen.add(model_id)
                 out.append({"id": model_id, "object": "model", "created": int(s.started_at),

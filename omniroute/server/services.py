@@ -14,13 +14,20 @@ from omniroute.auth.passwords import hash_password
 from omniroute.auth.secrets import SecretBox
 from omniroute.auth.sessions import LoginGuard, SessionSigner
 from omniroute.pipeline import ChatPipeline
-from omniroute.providers.registry import ProviderRegistry
+from omniroute.providers.registry import ProviderRegistry, node_spec
 from omniroute.routing.accounts import AccountPool
 from omniroute.server.idle import IdleTrimmer
 from omniroute.settings import Settings
 from omniroute.state import MemoryState, SharedState
 from omniroute.store.engine import create_engine, migrate
-from omniroute.store.repos import AuditRepo, ConnectionsRepo, KeysRepo, SettingsRepo, UsageRepo
+from omniroute.store.repos import (
+    AuditRepo,
+    ConnectionsRepo,
+    KeysRepo,
+    ProviderNodesRepo,
+    SettingsRepo,
+    UsageRepo,
+)
 from omniroute.transport.session import create_session
 from omniroute.usage.recorder import UsageRecorder
 
@@ -41,6 +48,7 @@ class Services:
         self.engine = create_engine(settings.database_url)
         self.settings_repo = SettingsRepo(self.engine)
         self.connections = ConnectionsRepo(self.engine)
+        self.nodes = ProviderNodesRepo(self.engine)
         self.keys = KeysRepo(self.engine)
         self.usage = UsageRepo(self.engine)
         self.audit = AuditRepo(self.engine)
@@ -72,7 +80,7 @@ class Services:
         self.require_login = bool(await self.settings_repo.get("requireLogin", True))
         self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
         await self.reload_keys()
-        await self.reload_accounts()
+        await self.reload_providers()
         self.session = create_session(self.settings)
         self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
                                      recorder=self.recorder)
@@ -106,6 +114,20 @@ class Services:
 
     async def reload_accounts(self) -> None:
         self.pool.load(await self.connections.list())
+
+    async def reload_providers(self) -> None:
+        """Provider nodes into the live registry, then the accounts bound to the new specs."""
+        nodes, rows = await self.nodes.list(), await self.connections.list()
+        specs = []
+        for node in nodes:
+            try:
+                specs.append(node_spec(node, self.secrets.decrypt_json(node["headersEnc"], {})))
+            except ValueError as exc:
+                log.warning("provider node %r is not served: %s", node["id"], exc)
+        # Both swaps happen without yielding, so no request sees a node without its accounts.
+        for spec, reason in self.registry.replace_custom(specs):
+            log.warning("provider node %r is not served: %s", spec.id, reason)
+        self.pool.load(rows)
 
     async def _ensure_password(self) -> None:
         if await self.settings_repo.get("passwordHash") is not None:

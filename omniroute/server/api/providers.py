@@ -92,7 +92,8 @@ async def list_or_create(request: Request):
         return json_response({"connections": [await _with_runtime(s, r) for r in rows]})
     body = await read_model(request, ConnectionCreate)
     spec = _spec(s, body.provider)
-    if spec.auth != "none" and not body.apiKey:
+    # A provider node may front a keyless server (a local vLLM, a proxy that adds its own key).
+    if spec.auth != "none" and not body.apiKey and not s.registry.is_custom(spec.id):
         raise ApiError(400, f"'apiKey' is required for provider '{spec.id}'")
     values = body.model_dump(exclude_none=True, exclude={"apiKey", "headers"})
     values["headersEnc"] = s.secrets.encrypt_json(body.headers)
