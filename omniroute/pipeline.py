@@ -35,6 +35,7 @@ from omniroute.routing.resolve import Target, resolve
 from omniroute.schema import ChatRequest, Usage
 from omniroute.store.repos import UsageRow
 from omniroute.transport.upstream_stream import UpstreamStream
+from omniroute.usage import estimate
 
 # Client dialects whose streams carry usage only when ``stream_options.include_usage`` asks.
 _USAGE_OPT_IN = frozenset({"openai", "completions"})
@@ -54,6 +55,7 @@ class Exchange:
     path_stream: bool = False
     json_array: bool = False  # a Gemini stream asked for without ?alt=sse: one JSON array
     refused: OmniRouteError | None = None  # what stopped the request before the pipeline
+    canonical: ChatRequest | None = None  # set once the body has been decoded
     started: float = field(default_factory=time.perf_counter)
     requested_model: str | None = None
     target: Target | None = None
@@ -85,6 +87,15 @@ class _Plan:
     translate: bool
     client_wants_usage: bool = False
     model: str = ""
+
+
+def input_estimate(ex: Exchange) -> int:
+    """Input tokens of the client's request, estimated (for upstreams that report no usage)."""
+    try:
+        request = ex.canonical or codec(ex.client_format).decode_request(ex.body)
+    except OmniRouteError:
+        return 0
+    return estimate.request_tokens(request)
 
 
 class ChatPipeline:
@@ -139,7 +150,7 @@ class ChatPipeline:
             validate_chat_request(ex.body)
             ex.requested_model = ex.body["model"]
             return None
-        canonical = codec(ex.client_format).decode_request(ex.body)
+        canonical = ex.canonical = codec(ex.client_format).decode_request(ex.body)
         if ex.path_model is not None:
             canonical.model, canonical.stream = ex.path_model, ex.path_stream
         ex.requested_model = canonical.model
@@ -158,7 +169,7 @@ class ChatPipeline:
                 body["stream_options"] = {**options, "include_usage": True}
             return _Plan(orjson.dumps(body), streaming, False, wants_usage, target.model)
         if canonical is None:
-            canonical = codec(client).decode_request(body)
+            canonical = ex.canonical = codec(client).decode_request(body)
         if canonical.unportable:
             raise InvalidRequest(
                 f"model '{ex.requested_model}' is served by a {upstream} upstream, which cannot carry: "
@@ -218,13 +229,18 @@ class ChatPipeline:
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             upstream = ex.target.provider.dialect
+            answer = None
             if upstream == "openai" and not plan.translate:
                 ex.usage = usage_from_openai(data.get("usage"))
             else:
                 answer = codec(upstream).decode_response(data)
                 ex.usage = answer.usage
-                if plan.translate:
-                    raw = orjson.dumps(codec(ex.client_format).encode_response(answer))
+            if estimate.missing(ex.usage):
+                answer = answer or codec(upstream).decode_response(data)
+                ex.usage = answer.usage = estimate.estimated(input_estimate(ex),
+                                                             estimate.response_tokens(answer))
+            if plan.translate:
+                raw = orjson.dumps(codec(ex.client_format).encode_response(answer))
         except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
             raise UpstreamConnectionError("upstream answered 200 with a body that is not a valid answer") from None
         ex.status = resp.status
@@ -297,4 +313,6 @@ class ChatPipeline:
             status=ex.status,
             cache=None,
             error=ex.error,
+            cacheWriteTokens=usage.cache_write,
+            estimated=usage.estimated,
         ))

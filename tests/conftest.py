@@ -29,7 +29,9 @@ def upstream(fake_upstream):
     fake_upstream.chunk_delay_ms = 0
     fake_upstream.valid_keys = None
     fake_upstream.send_done = True
+    fake_upstream.send_usage = True
     yield fake_upstream
+    fake_upstream.send_usage = True
     fake_upstream.clear()
 
 

@@ -10,7 +10,16 @@ events, encode them in the client's dialect).
 from __future__ import annotations
 
 from omniroute.dialects.openai_chat.stream import OpenAIStreamRelay
-from omniroute.schema import Finish, StreamError, StreamEvent, Usage, UsageUpdate
+from omniroute.schema import (
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageUpdate,
+)
 
 TRUNCATED = "upstream stream ended before its final event"
 
@@ -24,6 +33,11 @@ class TranslatingRelay:
         self.usage = Usage()
         self.done = False
         self.failed = False
+        self.output_chars = 0  # text, reasoning and tool arguments relayed (for usage estimates)
+
+    def output_estimate(self) -> int:
+        """Output tokens estimated from what was relayed, when the upstream reports none."""
+        return -(-self.output_chars // 4)
 
     def feed(self, chunk: bytes) -> bytes:
         return self._emit(self._decoder.feed(chunk))
@@ -37,7 +51,11 @@ class TranslatingRelay:
 
     def _observe(self, events: list[StreamEvent]) -> None:
         for event in events:
-            if isinstance(event, UsageUpdate):
+            if isinstance(event, TextDelta | ReasoningDelta):
+                self.output_chars += len(event.text)
+            elif isinstance(event, ToolCallDelta):
+                self.output_chars += len(event.arguments)
+            elif isinstance(event, UsageUpdate):
                 self.usage = event.usage
             elif isinstance(event, Finish):
                 self.done = True
@@ -78,6 +96,10 @@ class OpenAIPassThrough:
         from omniroute.dialects.openai_chat.usage import usage_from_openai
 
         return usage_from_openai(self._relay.usage)
+
+    def output_estimate(self) -> int:
+        """OpenAI-compatible servers stream about one token per chunk."""
+        return self._relay.chunks
 
     def feed(self, chunk: bytes) -> bytes:
         return self._relay.feed(chunk)

@@ -127,6 +127,74 @@ def _connection(row) -> dict:
     return out
 
 
+class ProviderNodesRepo:
+    """Operator-defined upstreams. Extra headers arrive and leave already encrypted."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def list(self) -> list[dict]:
+        query = select(t.provider_nodes).order_by(t.provider_nodes.c.created_at, t.provider_nodes.c.id)
+        async with self.engine.connect() as conn:
+            return [_node(r) for r in (await conn.execute(query)).mappings()]
+
+    async def get(self, node_id: str) -> dict | None:
+        query = select(t.provider_nodes).where(t.provider_nodes.c.id == node_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else _node(row)
+
+    async def create(self, values: dict) -> dict:
+        """Insert a node; ``values["id"]`` is required. A taken id or prefix raises IntegrityError."""
+        now = time.time()
+        row = {"created_at": now, "updated_at": now, **_node_columns(values)}
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.provider_nodes).values(**row))
+        return await self.get(row["id"])  # type: ignore[return-value]
+
+    async def update(self, node_id: str, values: dict) -> dict | None:
+        columns = _node_columns(values)
+        columns.pop("id", None)
+        if columns:
+            columns["updated_at"] = time.time()
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(t.provider_nodes).where(t.provider_nodes.c.id == node_id).values(**columns))
+        return await self.get(node_id)
+
+    async def delete(self, node_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(t.provider_nodes).where(t.provider_nodes.c.id == node_id))
+        return result.rowcount > 0
+
+
+_NODE_FIELDS = {
+    "id": "id",
+    "name": "name",
+    "prefix": "prefix",
+    "type": "type",
+    "baseUrl": "base_url",
+    "chatPath": "chat_path",
+    "modelsPath": "models_path",
+    "headersEnc": "headers_json",
+}
+
+
+def _node_columns(values: dict) -> dict:
+    columns = {col: values[key] for key, col in _NODE_FIELDS.items() if key in values}
+    if "models" in values:
+        columns["models_json"] = _dumps(values["models"])
+    return columns
+
+
+def _node(row) -> dict:
+    out = {key: row[col] for key, col in _NODE_FIELDS.items()}
+    out["models"] = _loads(row["models_json"], [])
+    out["createdAt"] = row["created_at"]
+    out["updatedAt"] = row["updated_at"]
+    return out
+
+
 class KeysRepo:
     """Client API keys, stored as SHA-256 hashes with a short hint for display."""
 
@@ -208,9 +276,12 @@ class UsageRow(NamedTuple):
     status: int
     cache: str | None
     error: str | None
+    cacheWriteTokens: int = 0
+    estimated: bool = False  # the upstream reported no usage; the gateway estimated it
 
 
-_USAGE_DEFAULTS = {"promptTokens": 0, "completionTokens": 0, "cachedTokens": 0, "reasoningTokens": 0, "cost": 0.0}
+_USAGE_DEFAULTS = {"promptTokens": 0, "completionTokens": 0, "cachedTokens": 0, "reasoningTokens": 0, "cost": 0.0,
+                   "cacheWriteTokens": 0, "estimated": False}
 
 _USAGE_FIELDS = {
     "id": "id", "timestamp": "timestamp", "apiKeyId": "api_key_id", "provider": "provider",
@@ -219,6 +290,7 @@ _USAGE_FIELDS = {
     "promptTokens": "prompt_tokens", "completionTokens": "completion_tokens",
     "cachedTokens": "cached_tokens", "reasoningTokens": "reasoning_tokens", "cost": "cost",
     "latencyMs": "latency_ms", "ttftMs": "ttft_ms", "status": "status", "cache": "cache", "error": "error",
+    "cacheWriteTokens": "cache_write_tokens", "estimated": "estimated",
 }
 
 

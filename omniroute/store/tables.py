@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -46,8 +47,10 @@ provider_nodes = Table(
     Column("base_url", Text, nullable=False),
     Column("chat_path", Text, nullable=True),
     Column("models_path", Text, nullable=True),
-    Column("headers_json", Text, nullable=True),
+    Column("headers_json", Text, nullable=True),  # encrypted, like a connection's headers
+    Column("models_json", Text, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 api_keys = Table(
@@ -94,6 +97,8 @@ usage = Table(
     Column("status", Integer, nullable=False),
     Column("cache", String(10), nullable=True),
     Column("error", Text, nullable=True),
+    Column("cache_write_tokens", Integer, nullable=False, default=0, server_default="0"),
+    Column("estimated", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_usage_timestamp", "timestamp"),
     Index("ix_usage_api_key_id", "api_key_id"),
     Index("ix_usage_provider", "provider"),

@@ -7,6 +7,7 @@ import time
 import aiohttp
 
 from omniroute.dialects.relay import TRUNCATED
+from omniroute.usage import estimate
 
 
 class UpstreamStream:
@@ -60,6 +61,10 @@ class UpstreamStream:
         self._closed = True
         ex = self._ex
         ex.usage = self._relay.usage
+        if self._relay.done and estimate.missing(ex.usage):
+            from omniroute.pipeline import input_estimate
+
+            ex.usage = estimate.estimated(input_estimate(ex), self._relay.output_estimate())
         if self._relay.done:
             self._resp.release()
         else:

@@ -38,6 +38,7 @@ class _Fault:
     body: dict[str, Any] | None
     headers: dict[str, str] | None
     raw: bytes | None = None
+    content_type: str = "text/html"
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -104,12 +105,13 @@ class FakeUpstream:
 
     def fail_next(
         self, status: int, body: dict | None = None, count: int = 1, headers: dict | None = None,
-        raw: bytes | None = None,
+        raw: bytes | None = None, content_type: str = "text/html",
     ) -> None:
         """Make the next `count` generation requests fail with `status` (the dialect's error body by
-        default; `raw` sends those exact bytes instead, e.g. an HTML error page)."""
+        default; `raw` sends those exact bytes instead, e.g. an HTML error page or, with a JSON or SSE
+        `content_type`, a garbled 200)."""
         for _ in range(count):
-            self._faults.append(_Fault(status, body, headers, raw))
+            self._faults.append(_Fault(status, body, headers, raw, content_type))
 
     def fail_for_key(self, key: str, status: int) -> None:
         """Make every request authenticated with `key` fail with `status` until clear()."""
@@ -272,7 +274,7 @@ class FakeUpstream:
             if delay > 0:
                 await asyncio.sleep(delay)
             if fault is not None and fault.raw is not None:
-                return web.Response(body=fault.raw, status=fault.status, content_type="text/html",
+                return web.Response(body=fault.raw, status=fault.status, content_type=fault.content_type,
                                     headers=fault.headers)
             if fault is not None:
                 return json_response(fault.body or self.error_body(fault.status), fault.status, fault.headers)

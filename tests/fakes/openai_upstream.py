@@ -29,6 +29,8 @@ class FakeOpenAI(FakeUpstream):
         router.add_post("/v1/chat/completions", self.handle_generate)
         router.add_get("/v1/models", self.handle_models)
 
+    send_usage = True  # False: like servers that report no usage at all
+
     def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
         return error_body(status)
 
@@ -44,9 +46,12 @@ class FakeOpenAI(FakeUpstream):
     ) -> web.StreamResponse:
         plan = Plan(body)
         if not streaming:
-            return json_response(plan.completion())
+            completion = plan.completion()
+            if not self.send_usage:
+                del completion["usage"]
+            return json_response(completion)
         opts = body.get("stream_options")
-        include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+        include_usage = isinstance(opts, dict) and bool(opts.get("include_usage")) and self.send_usage
         events, tail = plan.stream_events(include_usage)
         if cut is not None:
             return await self.write_stream(request, "text/event-stream", events[: cut + 1], cut=True)

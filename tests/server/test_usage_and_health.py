@@ -16,7 +16,8 @@ MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content
 CHAT = {"model": "openai/gpt-4o-mini", "messages": MESSAGES}
 ROW_FIELDS = {"id", "timestamp", "apiKeyId", "provider", "connectionId", "model", "requestedModel", "combo",
               "clientFormat", "upstreamFormat", "promptTokens", "completionTokens", "cachedTokens",
-              "reasoningTokens", "cost", "latencyMs", "ttftMs", "status", "cache", "error"}
+              "reasoningTokens", "cost", "latencyMs", "ttftMs", "status", "cache", "error",
+              "cacheWriteTokens", "estimated"}
 
 
 def logs(admin, **params) -> dict:
@@ -95,6 +96,27 @@ def test_stream_records_upstream_usage_the_client_did_not_ask_for(gateway, admin
     assert row["promptTokens"] == expected["prompt_tokens"]
     assert row["completionTokens"] == expected["completion_tokens"] > 0
     assert isinstance(row["ttftMs"], int | float) and 0 <= row["ttftMs"] <= row["latencyMs"]
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/chat/completions", CHAT),
+    ("/v1/chat/completions", {**CHAT, "stream": True}),
+    ("/v1/messages", {"model": "openai/gpt-4o-mini", "max_tokens": 64, "messages": MESSAGES[1:]}),
+    ("/v1/messages", {"model": "openai/gpt-4o-mini", "max_tokens": 64, "messages": MESSAGES[1:], "stream": True}),
+], ids=["openai", "openai-stream", "anthropic", "anthropic-stream"])
+def test_usage_is_estimated_and_marked_when_the_upstream_reports_none(gateway, admin, connection, upstream,
+                                                                      client_key, path, body):
+    connection()
+    upstream.send_usage = False
+    resp = httpx.post(gateway.url + path, json=body, headers={"Authorization": f"Bearer {client_key['key']}"})
+    assert resp.status_code == 200
+    row = wait_for_rows(admin, 1, apiKeyId=client_key["id"])["logs"][0]
+    assert row["estimated"] is True
+    assert row["promptTokens"] > 0 and row["completionTokens"] > 0
+    upstream.send_usage = True
+    httpx.post(gateway.url + path, json=body, headers={"Authorization": f"Bearer {client_key['key']}"})
+    rows = wait_for_rows(admin, 2, apiKeyId=client_key["id"])["logs"]
+    assert rows[0]["estimated"] is False  # reported usage is never marked as estimated
 
 
 def test_failed_requests_write_rows_too(gateway, admin, connection, client_key):

@@ -270,6 +270,8 @@ def usage_row(i: int, base: float) -> dict:
         "status": 200 if i % 10 else 429,
         "cache": None,
         "error": None if i % 10 else "rate limited",
+        "cacheWriteTokens": i % 3,
+        "estimated": i % 7 == 0,
     }
 
 

@@ -15,7 +15,7 @@ from omniroute.transport.sse import SSESplitter, event_data
 class OpenAIStreamRelay:
     """A small state machine: ``feed(bytes) -> bytes to send``; ``done`` once ``[DONE]`` is seen."""
 
-    __slots__ = ("_split", "_client_wants_usage", "usage", "done", "finished")
+    __slots__ = ("_split", "_client_wants_usage", "usage", "done", "finished", "chunks")
 
     def __init__(self, client_wants_usage: bool):
         self._split = SSESplitter()
@@ -23,6 +23,7 @@ class OpenAIStreamRelay:
         self.usage: dict = {}
         self.done = False
         self.finished = False  # a choice carried a finish_reason
+        self.chunks = 0  # data events relayed (about one token each: a usage estimate when none comes)
 
     def feed(self, chunk: bytes) -> bytes:
         return self._events(self._split.feed(chunk))
@@ -48,6 +49,7 @@ class OpenAIStreamRelay:
                 continue
             if not self.finished and b'"finish_reason":"' in data.replace(b'": "', b'":"'):
                 self.finished = True
+            self.chunks += 1
             out.append(event)
         return b"\n\n".join(out) + b"\n\n" if out else b""
 
