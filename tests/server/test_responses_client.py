@@ -1,0 +1,96 @@
+"""The Responses dialect at the gateway: Codex-style requests, errors, pass-through and the Chat path."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from tests.fakes.responses_upstream import FakeResponses
+
+
+@pytest.fixture
+def oai(gateway, connection, upstream):
+    connection()
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-local", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def fake_responses():
+    fake = FakeResponses().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def responses_up(connection, fake_responses):
+    fake_responses.clear()
+    connection(provider="openai-responses", apiKey="r-key", baseUrl=fake_responses.base_url)
+    return fake_responses
+
+
+def test_string_input_is_a_user_turn(oai, upstream):
+    """A plain string ``input`` must reach the upstream as the user's message, not an empty conversation."""
+    answer = oai.responses.create(model="openai/gpt-4o-mini", input="hello there", instructions="Be brief.")
+    assert answer.output_text == "echo: hello there" and answer.status == "completed"
+    assert upstream.requests[-1].body["messages"] == [{"role": "system", "content": "Be brief."},
+                                                      {"role": "user", "content": "hello there"}]
+    assert answer.usage.input_tokens > 0 and answer.usage.output_tokens == 3
+
+
+def test_hosted_tools_are_named_in_a_400_when_the_upstream_cannot_run_them(oai, upstream):
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.responses.create(model="openai/gpt-4o-mini", input="news?", tools=[{"type": "web_search"}])
+    assert "web_search" in info.value.message and info.value.code == "unsupported_feature"
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.responses.create(model="openai/gpt-4o-mini", input="go on", previous_response_id="resp_123")
+    assert "previous_response_id" in info.value.message
+    assert upstream.requests == []
+
+
+def test_same_dialect_passes_hosted_tools_through(gateway, responses_up):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-local", max_retries=0)
+    body = {"model": "openai-responses/gpt-5", "input": "news?", "tools": [{"type": "web_search"}],
+            "previous_response_id": "resp_123"}
+    answer = client.responses.create(**body)
+    assert answer.output_text == "echo: news?"
+    sent = responses_up.requests[-1]
+    assert sent.body["tools"] == [{"type": "web_search"}] and sent.body["previous_response_id"] == "resp_123"
+    assert sent.body["model"] == "gpt-5" and sent.api_key == "r-key"
+
+
+def test_chat_path_with_a_responses_body(gateway, oai, upstream):
+    resp = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "openai/gpt-4o-mini", "input": "hi"})
+    assert resp.status_code == 200 and resp.json()["object"] == "response"
+    assert resp.json()["output"][0]["content"][0]["text"] == "echo: hi"
+
+
+def test_bad_input_is_an_openai_error_naming_the_field(gateway, oai, upstream):
+    resp = httpx.post(gateway.url + "/v1/responses", json={"model": "openai/gpt-4o-mini",
+                                                           "input": [{"type": "function_call_output"}]})
+    assert resp.status_code == 400
+    assert "call_id" in resp.json()["error"]["message"]
+    resp = httpx.post(gateway.url + "/v1/responses", json={"input": "hi"})
+    assert resp.status_code == 400 and "model" in resp.json()["error"]["message"]
+
+
+def test_cut_upstream_stream_ends_with_an_error_event(gateway, oai, upstream):
+    upstream.cut_stream_after(2)
+    resp = httpx.post(gateway.url + "/v1/responses", json={"model": "openai/gpt-4o-mini", "stream": True,
+                                                           "input": "one two three four five six"})
+    events = [orjson.loads(line[6:]) for line in resp.text.splitlines() if line.startswith("data: ")]
+    assert events[0]["type"] == "response.created"
+    assert events[-1]["type"] == "error" and not any(e["type"] == "response.completed" for e in events)
+
+
+def test_reasoning_over_an_anthropic_upstream(gateway, connection, anthropic_upstream):
+    connection(provider="anthropic", apiKey="a-key", baseUrl=anthropic_upstream.base_url)
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-local", max_retries=0)
+    answer = client.responses.create(model="anthropic/claude-sonnet-4-5", input="why",
+                                     reasoning={"effort": "low"}, max_output_tokens=4000)
+    kinds = [item.type for item in answer.output]
+    assert kinds == ["reasoning", "message"]
+    assert answer.output[0].summary[0].text == "Thinking about: why"
+    thinking = anthropic_upstream.requests[-1].body["thinking"]
+    assert thinking == {"type": "enabled", "budget_tokens": 1024}
