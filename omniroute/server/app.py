@@ -55,7 +55,7 @@ class OmniRouteApp:
             listing = self._get.get(path)
             if listing is not None and scope["method"] == "GET":
                 return await listing(scope, receive, send)
-            if path == "/v1/models" or path.startswith("/v1/models/"):
+            if path == "/v1/models" or path.startswith("/v1/models/") or path.startswith("/v1beta/models/"):
                 if scope["method"] == "GET":
                     return await self._models(scope, receive, send)
                 return await _method_not_allowed(scope, send, b"GET")

@@ -35,10 +35,13 @@ def _ollama_list(models: list[dict]) -> dict:
                                     "quantization_level": ""}} for m in models]}
 
 
+def _gemini_model(m: dict) -> dict:
+    return {"name": f"models/{m['id']}", "displayName": m["id"],
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
+
+
 def _gemini_list(models: list[dict]) -> dict:
-    return {"models": [{"name": f"models/{m['id']}", "displayName": m["id"],
-                        "supportedGenerationMethods": ["generateContent", "streamGenerateContent"]}
-                       for m in models]}
+    return {"models": [_gemini_model(m) for m in models]}
 
 
 class ModelsRoute:
@@ -53,26 +56,29 @@ class ModelsRoute:
 
     async def __call__(self, scope, receive, send) -> None:
         s = self.s
+        headers = headers_of(scope, KEY_HEADERS)
+        path = scope["path"]
+        shape = self.shape
+        if path.startswith("/v1beta/models/") or (path.startswith("/v1/models") and b"x-goog-api-key" in headers):
+            shape = "gemini"  # a Google client (google-genai uses /v1 by default and sends its key this way)
         try:
-            key = authenticate(s.keyring, presented_key(headers_of(scope, KEY_HEADERS)), s.require_api_key)
+            key = authenticate(s.keyring, presented_key(headers), s.require_api_key)
             models = catalog_models(s)
             if key is not None and key.allowed_models:
                 models = [m for m in models if key.allows_model(m["id"])]
-            path = scope["path"]
-            if self.shape == "ollama":
+            if shape == "ollama":
                 body = _ollama_list(models)
-            elif self.shape == "gemini":
-                body = _gemini_list(models)
-            elif path == "/v1/models":
-                body = {"object": "list", "data": models}
+            elif path in ("/v1/models", "/v1beta/models"):
+                body = _gemini_list(models) if shape == "gemini" else {"object": "list", "data": models}
             else:
-                model_id = unquote(path[len("/v1/models/"):])
-                body = next((m for m in models if m["id"] == model_id), None)
-                if body is None:
-                    raise ModelNotFound(f"The model '{model_id}' does not exist")
+                model_id = unquote(path.split("/models/", 1)[1]).removeprefix("models/")
+                found = next((m for m in models if m["id"] == model_id), None)
+                if found is None:
+                    raise ModelNotFound(f"The model '{model_id}' does not exist or no active connection serves it")
+                body = _gemini_model(found) if shape == "gemini" else found
         except OmniRouteError as err:
             from omniroute.server.client_chat import error_payload
 
-            await send_bytes(send, err.status, error_payload(self.shape, err), JSON_HEADERS)
+            await send_bytes(send, err.status, error_payload(shape, err), JSON_HEADERS)
             return
         await send_bytes(send, 200, orjson.dumps(body), JSON_HEADERS)

@@ -66,3 +66,14 @@ def test_stream_without_alt_sse_cut_upstream_still_closes_the_array(gateway, cli
                       json={"contents": [{"role": "user", "parts": [{"text": "one two three four five"}]}]})
     chunks = resp.json()  # still a whole JSON document
     assert "error" in chunks[-1] and "finishReason" not in str(chunks[-1])
+
+
+def test_genai_lists_and_gets_models(client):
+    names = [m.name for m in client.models.list()]
+    assert "models/openai/gpt-4o-mini" in names
+    model = client.models.get(model="openai/gpt-4o-mini")
+    assert model.name == "models/openai/gpt-4o-mini"
+    assert "countTokens" in model.supported_actions
+    with pytest.raises(genai.errors.ClientError) as info:
+        client.models.get(model="nope/none")
+    assert info.value.code == 404
