@@ -18,14 +18,18 @@ OPEN, CLOSE = "<think>", "</think>"
 class ThinkSplitter:
     """Incremental: ``feed(text)`` → ``[(is_reasoning, text), …]``; tags may split across calls."""
 
-    __slots__ = ("_state", "_held")
+    __slots__ = ("_state", "_held", "_after_block")
 
     def __init__(self) -> None:
         self._state = "start"  # start → thinking → text, or start → text
         self._held = ""
+        self._after_block = False  # newlines right after </think> are dropped, however they arrive
 
     def feed(self, text: str) -> list[tuple[bool, str]]:
         if self._state == "text":
+            if self._after_block:
+                text = text.lstrip("\n")
+                self._after_block = not text
             return [(False, text)] if text else []
         self._held += text
         out: list[tuple[bool, str]] = []
@@ -42,7 +46,7 @@ class ThinkSplitter:
         end = self._held.find(CLOSE)
         if end >= 0:
             reasoning, rest = self._held[:end], self._held[end + len(CLOSE):].lstrip("\n")
-            self._state, self._held = "text", ""
+            self._state, self._held, self._after_block = "text", "", not rest
             if reasoning:
                 out.append((True, reasoning))
             if rest:

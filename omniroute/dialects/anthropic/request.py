@@ -205,7 +205,22 @@ def decode_request(body: dict) -> ChatRequest:
         stream=_opt(body, "stream", "", bool, False),
         reasoning=_thinking(body.get("thinking")),
         user=_opt(metadata, "user_id", "metadata"),
+        response_format=_output_format(body.get("output_config")),
     )
+
+
+def _output_format(config) -> dict | None:
+    """Structured output (``output_config.format``) → the canonical OpenAI-shaped response_format."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise _wrong("output_config", "an object", config)
+    fmt = config.get("format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        raise InvalidRequest("'output_config.format' must be {\"type\": \"json_schema\", \"schema\": {...}}")
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": fmt["schema"]}}
 
 
 # ---------------------------------------------------------------- encoding (canonical → upstream)
@@ -352,8 +367,19 @@ def encode_request(request: ChatRequest) -> dict:
         body["tool_choice"] = choice
     if request.user:
         body["metadata"] = {"user_id": request.user}
-    # response_format has no native Anthropic counterpart here, and seed none at all: both are left out.
+    schema = _json_schema(request.response_format)
+    if schema is not None:
+        body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    # Anthropic has no plain JSON mode (json_object without a schema) and no seed: both are left out.
     return body
+
+
+def _json_schema(response_format: dict | None) -> dict | None:
+    if not response_format or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return schema if isinstance(schema, dict) else None
 
 
 def _tool_body(tool: ToolDef) -> dict:

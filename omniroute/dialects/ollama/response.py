@@ -129,7 +129,7 @@ def encode_response(response: ChatResponse) -> dict:
         "done": True,
         "done_reason": STOP_TO_OLLAMA.get(response.stop_reason, "stop"),
         # Durations are unknown to the gateway, so they are left out rather than invented.
-        "prompt_eval_count": response.usage.prompt_total,
+        "prompt_eval_count": response.usage.prompt_total + response.usage.cache_write,
         "eval_count": response.usage.output,
     }
 

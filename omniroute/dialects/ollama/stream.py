@@ -180,7 +180,7 @@ class OllamaStreamEncoder:
             self._done = True
             final = self._line({"role": "assistant", "content": ""}, done=True,
                                done_reason=STOP_TO_OLLAMA.get(event.stop_reason, "stop"),
-                               prompt_eval_count=self._usage.prompt_total, eval_count=self._usage.output)
+                               prompt_eval_count=self._usage.prompt_total + self._usage.cache_write, eval_count=self._usage.output)
             return self._flush(only_complete=False) + final
         elif isinstance(event, StreamError):
             self._done = True

@@ -168,11 +168,13 @@ def _image(i: int, j: int, spec) -> Image:
     url = spec.get("url") if isinstance(spec, dict) else spec
     if not isinstance(url, str) or not url:
         raise InvalidRequest(f"'messages[{i}].content[{j}].image_url.url' must be a non-empty string")
+    detail = spec.get("detail") if isinstance(spec, dict) else None
+    detail = detail if isinstance(detail, str) else None
     if url.startswith("data:"):
         header, sep, data = url[5:].partition(",")
         if sep and header.endswith(";base64"):
-            return Image(data=data, media_type=header[: -len(";base64")] or None)
-    return Image(url=url)
+            return Image(data=data, media_type=header[: -len(";base64")] or None, detail=detail)
+    return Image(url=url, detail=detail)
 
 
 def _tool_call(where: str, call) -> ToolCall:
@@ -208,6 +210,8 @@ def _tool_def(where: str, fn) -> ToolDef:
     tool = ToolDef(name=fn["name"], description=_opt_str(fn.get("description")))
     if isinstance(fn.get("parameters"), dict):
         tool.parameters = fn["parameters"]
+    if isinstance(fn.get("strict"), bool):
+        tool.strict = fn["strict"]
     return tool
 
 

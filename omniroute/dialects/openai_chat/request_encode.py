@@ -156,7 +156,10 @@ def _image(image: Image) -> dict:
         url = f"data:{image.media_type or 'image/png'};base64,{image.data}"
     else:
         url = image.url or ""
-    return {"type": "image_url", "image_url": {"url": url}}
+    spec = {"url": url}
+    if image.detail is not None:
+        spec["detail"] = image.detail
+    return {"type": "image_url", "image_url": spec}
 
 
 def _tool_def(tool) -> dict:
@@ -164,6 +167,8 @@ def _tool_def(tool) -> dict:
     if tool.description is not None:
         fn["description"] = tool.description
     fn["parameters"] = tool.parameters
+    if tool.strict is not None:
+        fn["strict"] = tool.strict
     return {"type": "function", "function": fn}
 
 

@@ -55,7 +55,7 @@ def test_images_by_data_url_and_http_url():
     assert text == Text("Compare these two images.")
     assert inline.media_type == "image/png" and inline.url is None and inline.data.startswith("iVBORw0KGgo")
     assert linked == Image(
-        url="https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg"
+        url="https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg", detail="low"
     )
     parts = CODEC.encode_request(req)["messages"][0]["content"]
     original = load("request_images.json")["messages"][0]["content"]
