@@ -28,6 +28,9 @@ class ReasoningDelta:
     text: str = ""
     signature: str | None = None
     redacted: str | None = None
+    # The signature belongs to a block of its own (Gemini signs the part after the thoughts),
+    # not to the thinking streamed so far.
+    standalone: bool = False
 
 
 @dataclass(slots=True)

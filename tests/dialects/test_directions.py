@@ -231,13 +231,9 @@ RUNNERS = {"request": run_request, "response": run_response, "stream": run_strea
 
 # Known gaps: the expected file holds the correct translation; the codec does not produce it yet.
 # strict=True: a case that starts passing fails the suite until it is taken off this list.
-_SIGNED_PARTS = ("a Gemini thoughtSignature on a functionCall/text part is merged into the open Anthropic "
-                 "thinking block instead of a block of its own")
 _RESPONSES_SIGNATURES = ("signatures (Anthropic thinking, Gemini thoughtSignature) have no form in Responses "
                          "reasoning items yet; they should travel as encrypted_content")
 KNOWN_GAPS = {
-    "anthropic->gemini/stream_tool": _SIGNED_PARTS,
-    "anthropic->gemini/stream_reasoning": _SIGNED_PARTS,
     "anthropic->responses/response_reasoning": "a reasoning item with summary and encrypted_content loses its "
                                                "summary (only redacted_thinking is written)",
     "responses->anthropic/response_reasoning": _RESPONSES_SIGNATURES,

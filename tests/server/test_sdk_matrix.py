@@ -325,3 +325,20 @@ def test_tool_round_trip(fakes, clients, client, upstream, stream):
     ids = _result_ids(upstream, sent[1].body)
     if ids and call_id is not None:
         assert ids == [call_id]  # the id the client got is the one the upstream gets back
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["completion", "stream-completion"])
+@pytest.mark.parametrize("upstream", list(UPSTREAMS))
+def test_legacy_completion(fakes, clients, upstream, stream):
+    """``/v1/completions`` (the openai SDK's legacy API) over every upstream dialect."""
+    fake = fakes[upstream]
+    fake.clear()
+    sdk = clients["openai-chat"].c
+    model = UPSTREAMS[upstream][1]
+    if stream:
+        text = "".join(c.choices[0].text for c in sdk.completions.create(model=model, prompt=QUESTION,
+                                                                         max_tokens=200, stream=True) if c.choices)
+    else:
+        text = sdk.completions.create(model=model, prompt=QUESTION, max_tokens=200).choices[0].text
+    assert text == f"echo: {QUESTION}"
+    assert QUESTION in json.dumps(_last_body(fake))

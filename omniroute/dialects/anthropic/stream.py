@@ -278,8 +278,9 @@ class AnthropicStreamEncoder:
             self._close(out)
         if not event.text and not event.signature:
             return
-        # A signature ends a thinking block: more thinking after it starts a new block.
-        if self._open != "thinking" or (self._signed and event.text):
+        # A signature ends a thinking block: more thinking after it starts a new block, and a
+        # standalone signature gets an empty block of its own (as the non-streamed answer has).
+        if self._open != "thinking" or (self._signed and event.text) or event.standalone:
             self._leave_tools(out)
             self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
         if event.text:

@@ -128,7 +128,7 @@ class GeminiStreamDecoder:
                 out.append(ReasoningDelta(signature=signature))
             return
         if signature:
-            out.append(ReasoningDelta(signature=signature))
+            out.append(ReasoningDelta(signature=signature, standalone=True))
         call = part.get("functionCall")
         if isinstance(call, dict):
             index = self._calls
@@ -167,6 +167,7 @@ class GeminiStreamEncoder:
         # Without ``?alt=sse`` Google streams one JSON array, written element by element.
         self._array = array
         self._frames = 0
+        self._signature: str | None = None  # a standalone signature waiting for its part
         self._id: str | None = None
         self._usage = Usage()
         self._calls: dict[int, _Call] = {}
@@ -216,6 +217,9 @@ class GeminiStreamEncoder:
         # Redacted (encrypted) reasoning is another vendor's and has no Gemini form.
         if not event.text and not event.signature:
             return
+        if event.standalone and not event.text:
+            self._signature = event.signature  # it signs the part written next
+            return
         self._flush_calls(out)
         part: dict = {"text": event.text, "thought": True}
         if event.signature:
@@ -245,6 +249,8 @@ class GeminiStreamEncoder:
     def _chunk(self, parts: list[dict], finish_reason: str | None = None) -> bytes:
         if self._id is None:
             self._id = uuid.uuid4().hex
+        if self._signature and parts:
+            parts[0]["thoughtSignature"], self._signature = self._signature, None
         candidate: dict = {"content": {"role": "model", "parts": parts}, "index": 0}
         chunk: dict = {"candidates": [candidate]}
         if finish_reason is not None:

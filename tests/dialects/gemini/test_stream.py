@@ -66,7 +66,7 @@ def test_decode_tool_call_stream():
         MessageStart("resp-s2", "gemini-2.5-pro"),
         ReasoningDelta(text="The user wants weather."),
         UsageUpdate(Usage(input=30, output=12, reasoning=12)),
-        ReasoningDelta(signature="c2lnMQ=="),
+        ReasoningDelta(signature="c2lnMQ==", standalone=True),  # it sits on the functionCall part
         ToolCallStart(0, call_id_for("resp-s2", 0), "get_weather"),
         ToolCallDelta(0, '{"city":"Paris"}'),
         ToolCallStart(1, call_id_for("resp-s2", 1), "get_time"),
