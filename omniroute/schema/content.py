@@ -37,6 +37,7 @@ class ToolCall:
     id: str
     name: str
     arguments: str = "{}"
+    kind: str = "function"  # as ToolDef.kind: how a Responses client expects the call back
 
 
 @dataclass(slots=True)

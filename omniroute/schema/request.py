@@ -14,6 +14,9 @@ class ToolDef:
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None  # OpenAI structured tool arguments
+    # "function" (JSON arguments), or a Responses client-run tool carried as a function elsewhere:
+    # "custom" (free-form text input) or "local_shell" (a command to run).
+    kind: str = "function"
 
 
 @dataclass(slots=True)
