@@ -17,10 +17,11 @@ import aiohttp
 import orjson
 
 from omniroute.auth.apikeys import ApiKey
+from omniroute.dialects import translate
 from omniroute.dialects.openai_chat.request import validate_chat_request
 from omniroute.dialects.openai_chat.usage import usage_from_openai
 from omniroute.dialects.registry import codec
-from omniroute.dialects.relay import ObservingRelay, OpenAIPassThrough, TranslatingRelay
+from omniroute.dialects.relay import ObservingRelay, OpenAIPassThrough
 from omniroute.errors import (
     InvalidRequest,
     NoAccountAvailable,
@@ -150,7 +151,7 @@ class ChatPipeline:
             validate_chat_request(ex.body)
             ex.requested_model = ex.body["model"]
             return None
-        canonical = ex.canonical = codec(ex.client_format).decode_request(ex.body)
+        canonical = ex.canonical = translate.decode_client(ex.client_format, ex.body)
         if ex.path_model is not None:
             canonical.model, canonical.stream = ex.path_model, ex.path_stream
         ex.requested_model = canonical.model
@@ -169,14 +170,14 @@ class ChatPipeline:
                 body["stream_options"] = {**options, "include_usage": True}
             return _Plan(orjson.dumps(body), streaming, False, wants_usage, target.model)
         if canonical is None:
-            canonical = ex.canonical = codec(client).decode_request(body)
+            canonical = ex.canonical = translate.decode_client(client, body)
         if canonical.unportable:
             raise InvalidRequest(
                 f"model '{ex.requested_model}' is served by a {upstream} upstream, which cannot carry: "
                 + "; ".join(canonical.unportable), code="unsupported_feature")
         canonical.model = target.model
         wants_usage = client in _USAGE_OPT_IN and (body.get("stream_options") or {}).get("include_usage") is True
-        payload = orjson.dumps(codec(upstream).encode_request(canonical))
+        payload = orjson.dumps(translate.encode_upstream(canonical, upstream))
         return _Plan(payload, canonical.stream, True, wants_usage, target.model)
 
     @staticmethod
@@ -233,14 +234,14 @@ class ChatPipeline:
             if upstream == "openai" and not plan.translate:
                 ex.usage = usage_from_openai(data.get("usage"))
             else:
-                answer = codec(upstream).decode_response(data)
+                answer = translate.decode_answer(upstream, data)
                 ex.usage = answer.usage
             if estimate.missing(ex.usage):
-                answer = answer or codec(upstream).decode_response(data)
+                answer = answer or translate.decode_answer(upstream, data)
                 ex.usage = answer.usage = estimate.estimated(input_estimate(ex),
                                                              estimate.response_tokens(answer))
             if plan.translate:
-                raw = orjson.dumps(codec(ex.client_format).encode_response(answer))
+                raw = orjson.dumps(translate.encode_answer(answer, upstream, ex.client_format, ex.canonical))
         except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
             raise UpstreamConnectionError("upstream answered 200 with a body that is not a valid answer") from None
         ex.status = resp.status
@@ -254,16 +255,14 @@ class ChatPipeline:
         client, upstream = ex.client_format, ex.target.provider.dialect
         if not plan.translate and client == "openai":
             relay = OpenAIPassThrough(plan.client_wants_usage)
-        else:
-            if ex.json_array:
-                encoder = codec(client).stream_encoder(ex.requested_model, array=True)
-            else:
-                encoder = codec(client).stream_encoder(ex.requested_model)
-            if client in _USAGE_OPT_IN:
-                encoder.include_usage = plan.client_wants_usage
+        elif plan.translate or ex.json_array:
             # The upstream always streams SSE; a client that asked for another framing gets it re-encoded.
-            kind = TranslatingRelay if plan.translate or ex.json_array else ObservingRelay
-            relay = kind(codec(upstream).stream_decoder(), encoder)
+            options = {"array": True} if ex.json_array else {}
+            relay = translate.stream_relay(upstream, client, ex.requested_model, ex.canonical, **options)
+            if client in _USAGE_OPT_IN:
+                relay.encoder.include_usage = plan.client_wants_usage
+        else:
+            relay = ObservingRelay(codec(upstream).stream_decoder(), codec(client).stream_encoder(ex.requested_model))
         headers = self._headers(ex)
         kind = _STREAM_TYPES.get(client, b"text/event-stream; charset=utf-8")
         if ex.json_array:

@@ -9,6 +9,7 @@ events, encode them in the client's dialect).
 
 from __future__ import annotations
 
+from omniroute.dialects import provenance
 from omniroute.dialects.openai_chat.stream import OpenAIStreamRelay
 from omniroute.schema import (
     Finish,
@@ -27,9 +28,12 @@ TRUNCATED = "upstream stream ended before its final event"
 class TranslatingRelay:
     """Upstream decoder → canonical events → client encoder, incrementally."""
 
-    def __init__(self, decoder, encoder):
+    def __init__(self, decoder, encoder, upstream: str | None = None, client: str | None = None):
         self._decoder = decoder
-        self._encoder = encoder
+        self._encoder = self.encoder = encoder
+        # Reasoning payloads are tagged with their issuer, and wrapped for a client of another dialect.
+        self._origin = upstream if upstream in provenance.ISSUERS else None
+        self._client = client
         self.usage = Usage()
         self.done = False
         self.failed = False
@@ -65,6 +69,8 @@ class TranslatingRelay:
     def _emit(self, events: list[StreamEvent]) -> bytes:
         if not events:
             return b""
+        if self._origin is not None:
+            events = [provenance.stream_event(e, self._origin, self._client) for e in events]
         self._observe(events)
         return b"".join(self._encoder.feed(event) for event in events)
 

@@ -28,6 +28,7 @@ class Reasoning:
     text: str = ""
     signature: str | None = None
     redacted: str | None = None
+    origin: str | None = None  # the dialect that issued signature/redacted (see dialects/provenance.py)
 
 
 @dataclass(slots=True)

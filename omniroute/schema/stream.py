@@ -31,6 +31,7 @@ class ReasoningDelta:
     # The signature belongs to a block of its own (Gemini signs the part after the thoughts),
     # not to the thinking streamed so far.
     standalone: bool = False
+    origin: str | None = None  # as Reasoning.origin
 
 
 @dataclass(slots=True)

@@ -109,7 +109,10 @@ class Answer:
             if choice.get("type") == "tool":  # a forced tool is honoured when it is declared
                 tool = next((t for t in tools if t.get("name") == choice.get("name")), tool)
             tool_id, name = "toolu_fake" + secrets.token_hex(10), tool.get("name") or "tool"
-            self.blocks.append({"type": "tool_use", "id": tool_id, "name": name, "input": {"query": user_text}})
+            # The user's text goes in the tool's first declared property ("query" when it declares none).
+            properties = (tool.get("input_schema") or {}).get("properties") or {}
+            key = next(iter(properties), "query") if isinstance(properties, dict) else "query"
+            self.blocks.append({"type": "tool_use", "id": tool_id, "name": name, "input": {key: user_text}})
             self.stop_reason = "tool_use"
         else:
             text = f"echo: result {block_text(results[0].get('content'))}" if results else f"echo: {user_text}"

@@ -94,3 +94,51 @@ def test_reasoning_over_an_anthropic_upstream(gateway, connection, anthropic_ups
     assert answer.output[0].summary[0].text == "Thinking about: why"
     thinking = anthropic_upstream.requests[-1].body["thinking"]
     assert thinking == {"type": "enabled", "budget_tokens": 1024}
+
+
+TOOLS = [{"type": "function", "name": "lookup", "description": "Look it up",
+          "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_thinking_tool_loop_over_anthropic_keeps_the_signature(gateway, connection, anthropic_upstream, stream):
+    """Anthropic refuses a thinking tool loop whose thinking block lost its signature; Codex must not lose it."""
+    connection(provider="anthropic", apiKey="a-key", baseUrl=anthropic_upstream.base_url)
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-local", max_retries=0)
+    args = {"model": "anthropic/claude-sonnet-4-5", "tools": TOOLS, "reasoning": {"effort": "low"},
+            "max_output_tokens": 4000}
+    if stream:
+        with client.responses.stream(input="find cats", **args) as events:
+            first = events.get_final_response()
+    else:
+        first = client.responses.create(input="find cats", **args)
+    reasoning = [item for item in first.output if item.type == "reasoning"]
+    call = next(item for item in first.output if item.type == "function_call")
+    assert reasoning and reasoning[0].encrypted_content.startswith("omr1.anthropic.s.")
+    history = [{"role": "user", "content": "find cats"},
+               *[item.model_dump(exclude_none=True, exclude={"id", "status"}) for item in reasoning],
+               {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+               {"type": "function_call_output", "call_id": call.call_id, "output": "3 cats"}]
+    second = client.responses.create(input=history, **args)
+    assert "3 cats" in second.output_text
+    sent = anthropic_upstream.requests[-1].body["messages"]
+    thinking = next(b for m in sent if m["role"] == "assistant" for b in m["content"] if b["type"] == "thinking")
+    assert thinking["signature"] == reasoning[0].encrypted_content.removeprefix("omr1.anthropic.s.")
+    assert thinking["signature"].startswith("sig-")  # the fake's own signature, back unchanged
+
+
+def test_codex_apply_patch_over_anthropic(gateway, connection, anthropic_upstream):
+    """A free-form ``custom`` tool travels as a function and comes back to Codex as a custom_tool_call."""
+    connection(provider="anthropic", apiKey="a-key", baseUrl=anthropic_upstream.base_url)
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-local", max_retries=0)
+    tools = [{"type": "custom", "name": "apply_patch", "description": "Edit files with a patch"}]
+    for stream in (False, True):
+        if stream:
+            with client.responses.stream(model="anthropic/claude-sonnet-4-5", input="fix it", tools=tools) as events:
+                answer = events.get_final_response()
+        else:
+            answer = client.responses.create(model="anthropic/claude-sonnet-4-5", input="fix it", tools=tools)
+        call = next(item for item in answer.output if item.type == "custom_tool_call")
+        assert call.name == "apply_patch" and call.input == "fix it"
+        sent_tool = anthropic_upstream.requests[-1].body["tools"][0]
+        assert sent_tool["name"] == "apply_patch" and "input" in sent_tool["input_schema"]["properties"]

@@ -137,7 +137,15 @@ def decode_response(body: dict) -> ChatResponse:
 
 def encode_response(response: ChatResponse) -> dict:
     """A canonical response → an Anthropic Message object."""
-    content = [b for b in (part_to_block(p) for p in response.parts) if b is not None]
+    content = []
+    for part in response.parts:
+        if isinstance(part, Reasoning) and part.redacted and part.text:
+            # Readable reasoning that travels with an encrypted form (a Responses summary):
+            # the text as thinking (unsigned, so never sent back), then the encrypted block.
+            content.append({"type": "thinking", "thinking": part.text, "signature": ""})
+        block = part_to_block(part)
+        if block is not None:
+            content.append(block)
     stop_reason = STOP_TO_ANTHROPIC.get(response.stop_reason, "end_turn")
     return {
         "id": message_id(response.id),

@@ -418,6 +418,8 @@ def _generation_config(request: ChatRequest) -> dict:
 def encode_request(request: ChatRequest) -> dict:
     """A canonical request → a Gemini generateContent body (the model goes in the URL)."""
     body: dict = {"contents": _contents(request.messages)}
+    if request.model.startswith("gemini-3"):
+        _sign_replayed_calls(body["contents"])
     system = [{"text": t.text} for t in request.system if t.text]
     if system:
         body["systemInstruction"] = {"parts": system}
@@ -430,3 +432,20 @@ def encode_request(request: ChatRequest) -> dict:
     if config:
         body["generationConfig"] = config
     return body
+
+
+# Google's documented stand-in for a signature the history cannot supply (calls made by another
+# model, or by Gemini through a client that did not keep the signature): Gemini 3 refuses a
+# replayed functionCall without one.
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+
+def _sign_replayed_calls(contents: list[dict]) -> None:
+    """Give the first functionCall of each model turn a signature when it has none."""
+    for content in contents:
+        if content.get("role") != "model":
+            continue
+        for part in content.get("parts", ()):
+            if "functionCall" in part:
+                part.setdefault("thoughtSignature", SKIP_SIGNATURE)
+                break

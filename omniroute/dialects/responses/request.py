@@ -11,7 +11,13 @@ from omniroute.dialects.fields import optional as _opt
 from omniroute.dialects.fields import required as _req
 from omniroute.dialects.fields import type_name
 from omniroute.dialects.fields import wrong as _wrong
-from omniroute.dialects.responses.request_encode import encode_request
+from omniroute.dialects.responses.request_encode import custom_tool, encode_request, shell_tool
+from omniroute.dialects.responses.response import (
+    CUSTOM,
+    LOCAL_SHELL,
+    custom_arguments,
+    shell_arguments,
+)
 from omniroute.errors import InvalidRequest
 from omniroute.schema import ChatRequest
 from omniroute.schema.content import Image, Message, Part, Reasoning, Text, ToolCall, ToolResult
@@ -67,8 +73,14 @@ class _Decoder:
                 self._message(item, where)
             elif kind == "function_call":
                 self._call(item, where)
-            elif kind == "function_call_output":
+            elif kind in ("function_call_output", "custom_tool_call_output"):
                 self._result(item, where)
+            elif kind == "custom_tool_call":
+                self._custom_call(item, where)
+            elif kind == "local_shell_call":
+                self._shell_call(item, where)
+            elif kind == "local_shell_call_output":
+                self._result(item, where, shell=True)
             elif kind == "reasoning":
                 self._reasoning(item, where)
             elif isinstance(kind, str):
@@ -135,8 +147,30 @@ class _Decoder:
         self._names[call_id] = name
         self._turn("assistant").append(ToolCall(id=call_id, name=name, arguments=arguments))
 
-    def _result(self, item: dict, where: str) -> None:
+    def _custom_call(self, item: dict, where: str) -> None:
         call_id = _req(item, "call_id", where)
+        name = _req(item, "name", where)
+        text = item.get("input")
+        if not isinstance(text, str):
+            raise _missing(f"{where}.input") if text is None else _wrong(f"{where}.input", "a string", text)
+        self._names[call_id] = name
+        self._turn("assistant").append(ToolCall(id=call_id, name=name, arguments=custom_arguments(text),
+                                                kind=CUSTOM))
+
+    def _shell_call(self, item: dict, where: str) -> None:
+        # Codex sends the model's id as ``call_id``; ``id`` alone is the older form.
+        call_id = _opt(item, "call_id", where) or _req(item, "id", where)
+        action = _req(item, "action", where, dict)
+        command = _req(action, "command", f"{where}.action", list)
+        if not all(isinstance(c, str) for c in command):
+            raise _wrong(f"{where}.action.command", "an array of strings", command)
+        self._names[call_id] = LOCAL_SHELL
+        self._turn("assistant").append(ToolCall(id=call_id, name=LOCAL_SHELL, arguments=shell_arguments(action),
+                                                kind=LOCAL_SHELL))
+
+    def _result(self, item: dict, where: str, shell: bool = False) -> None:
+        # A ``local_shell_call_output`` names its call by ``id``.
+        call_id = (_opt(item, "call_id", where) or _req(item, "id", where)) if shell else _req(item, "call_id", where)
         output = item.get("output")
         if output is None:
             raise _missing(f"{where}.output")
@@ -186,6 +220,23 @@ def _input(body: dict, system: list[Text], unportable: list[str]) -> list[Messag
     return _Decoder(system, unportable).decode(raw)
 
 
+def _custom_tool(tool: dict, where: str) -> ToolDef:
+    """A custom tool as a function taking its free text as ``input``; the grammar, if any, is told the model."""
+    name = _req(tool, "name", where)
+    description = _opt(tool, "description", where)
+    fmt = _opt(tool, "format", where, dict)
+    if fmt is not None:
+        kind = fmt.get("type")
+        if kind == "grammar":
+            _req(fmt, "syntax", f"{where}.format")
+            _req(fmt, "definition", f"{where}.format")
+        elif kind is None:
+            raise _missing(f"{where}.format.type")
+        elif kind != "text":
+            raise InvalidRequest(f"'{where}.format.type' must be 'text' or 'grammar', got {kind!r}")
+    return custom_tool(name, description, fmt)
+
+
 def _tools(raw, unportable: list[str]) -> list[ToolDef]:
     if raw is None:
         return []
@@ -202,6 +253,10 @@ def _tools(raw, unportable: list[str]) -> list[ToolDef]:
             out.append(ToolDef(name=_req(tool, "name", where), description=_opt(tool, "description", where),
                                parameters=params if params is not None else {"type": "object", "properties": {}},
                                strict=_opt(tool, "strict", where, bool)))
+        elif kind == "custom":
+            out.append(_custom_tool(tool, where))
+        elif kind == "local_shell":
+            out.append(shell_tool())
         elif isinstance(kind, str):
             unportable.append(f"{where} of type '{kind}' (a tool run by the upstream)")
         elif kind is None:
@@ -220,7 +275,7 @@ def _tool_choice(body: dict, req: ChatRequest) -> ToolChoice | None:
         choice = ToolChoice(mode=raw)
     elif isinstance(raw, dict):
         kind = raw.get("type")
-        if kind == "function":
+        if kind in ("function", "custom"):
             choice = ToolChoice(mode="tool", name=_req(raw, "name", "tool_choice"))
         elif kind == "allowed_tools":
             mode = raw.get("mode", "auto")
@@ -228,7 +283,10 @@ def _tool_choice(body: dict, req: ChatRequest) -> ToolChoice | None:
                 raise InvalidRequest(f"'tool_choice.mode' must be 'auto' or 'required', got {mode!r}")
             allowed = _req(raw, "tools", "tool_choice", list)
             names = {t["name"] for t in allowed
-                     if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str)}
+                     if isinstance(t, dict) and t.get("type") in ("function", "custom")
+                     and isinstance(t.get("name"), str)}
+            if any(isinstance(t, dict) and t.get("type") == "local_shell" for t in allowed):
+                names.add(LOCAL_SHELL)
             # No canonical slot for an allow-list: narrowing the tool list keeps its meaning.
             req.tools = [t for t in req.tools if t.name in names]
             choice = ToolChoice(mode=mode)

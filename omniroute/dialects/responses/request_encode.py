@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import orjson
+
 from omniroute.dialects.openai_chat.request_encode import NO_RESULT, SYNTHESIZED_USER
-from omniroute.dialects.responses.response import new_id
+from omniroute.dialects.responses.response import (
+    CUSTOM,
+    LOCAL_SHELL,
+    custom_input,
+    new_id,
+    shell_action,
+)
 from omniroute.schema import (
     ChatRequest,
     Image,
@@ -18,6 +26,61 @@ from omniroute.schema import (
 from omniroute.schema.request import budget_to_effort
 
 MIN_OUTPUT_TOKENS = 16  # OpenAI refuses a smaller max_output_tokens
+
+# How a custom tool reads as a function elsewhere; ``custom_tool_body`` reads it back.
+_FREE_TEXT = "Its input is free-form text, passed whole as the string argument `input`."
+_GRAMMAR_HEAD = " The text must follow this "
+_GRAMMAR_TAIL = " grammar:\n"
+
+SHELL_DESCRIPTION = ("Runs a command on the user's machine and returns its output. `command` is the program and "
+                     "its arguments, e.g. [\"bash\", \"-lc\", \"ls -la\"].")
+SHELL_PARAMETERS = {
+    "type": "object",
+    "properties": {
+        "command": {"type": "array", "items": {"type": "string"}, "description": "The program and its arguments."},
+        "workdir": {"type": "string", "description": "The directory to run the command in."},
+        "timeout_ms": {"type": "integer", "description": "A time limit for the command, in milliseconds."},
+        "env": {"type": "object", "additionalProperties": {"type": "string"},
+                "description": "Environment variables to set for the command."},
+    },
+    "required": ["command"],
+}
+
+
+def custom_tool(name: str, description: str | None, fmt: dict | None) -> ToolDef:
+    """A Responses custom tool as a function whose one argument ``input`` is the free text."""
+    text = f"{description}\n\n{_FREE_TEXT}" if description else _FREE_TEXT
+    doc = "The free-form text input."
+    if fmt is not None and fmt.get("type") == "grammar":
+        text += _GRAMMAR_HEAD + fmt["syntax"] + _GRAMMAR_TAIL + fmt["definition"]
+        doc += f" It must follow the {fmt['syntax']} grammar given in the tool description."
+    parameters = {"type": "object", "properties": {"input": {"type": "string", "description": doc}},
+                  "required": ["input"]}
+    return ToolDef(name=name, description=text, parameters=parameters, kind=CUSTOM)
+
+
+def shell_tool() -> ToolDef:
+    """The Responses ``local_shell`` tool as a function."""
+    return ToolDef(name=LOCAL_SHELL, description=SHELL_DESCRIPTION,
+                   parameters=orjson.loads(orjson.dumps(SHELL_PARAMETERS)), kind=LOCAL_SHELL)
+
+
+def custom_tool_body(tool: ToolDef) -> dict:
+    """A custom tool as the client sent it: its own description and grammar, read back from ``custom_tool``'s."""
+    out: dict = {"type": "custom", "name": tool.name}
+    description = tool.description or ""
+    head, sep, tail = description.partition(_FREE_TEXT)
+    if not sep:
+        if description:
+            out["description"] = description
+        return out
+    if head := head.removesuffix("\n\n"):
+        out["description"] = head
+    if tail.startswith(_GRAMMAR_HEAD):
+        syntax, found, definition = tail[len(_GRAMMAR_HEAD):].partition(_GRAMMAR_TAIL)
+        if found:
+            out["format"] = {"type": "grammar", "syntax": syntax, "definition": definition}
+    return out
 
 
 def _image(image: Image) -> dict | None:
@@ -47,12 +110,33 @@ def _output(result: ToolResult) -> str | list[dict]:
     return _content(result.content)
 
 
+def _call_item(call: ToolCall, call_id: str) -> dict:
+    arguments = call.arguments or "{}"
+    if call.kind == CUSTOM:
+        return {"type": "custom_tool_call", "call_id": call_id, "name": call.name, "input": custom_input(arguments)}
+    if call.kind == LOCAL_SHELL:
+        # Without an id, as Codex sends it: nothing is stored upstream to match.
+        return {"type": "local_shell_call", "call_id": call_id, "status": "completed",
+                "action": shell_action(arguments)}
+    return {"type": "function_call", "call_id": call_id, "name": call.name, "arguments": arguments}
+
+
+def _result_item(call_id: str, kind: str, output: str | list[dict]) -> dict:
+    if kind == CUSTOM:
+        return {"type": "custom_tool_call_output", "call_id": call_id, "output": output}
+    if kind == LOCAL_SHELL:
+        if not isinstance(output, str):
+            output = "".join(p.get("text", "") for p in output if p.get("type") == "input_text")
+        return {"type": "local_shell_call_output", "id": call_id, "output": output}
+    return {"type": "function_call_output", "call_id": call_id, "output": output}
+
+
 class _Input:
     """Emits items so every function call is answered right after its turn, and only real calls are."""
 
     def __init__(self) -> None:
         self.out: list[dict] = []
-        self._pending: list[str] = []  # call ids of the last assistant turn still unanswered
+        self._pending: dict[str, str] = {}  # call id → kind, of the last assistant turn still unanswered
 
     def encode(self, messages: list[Message]) -> list[dict]:
         for message in messages:
@@ -65,9 +149,9 @@ class _Input:
         return self.out
 
     def _flush(self) -> None:
-        for call_id in self._pending:
-            self.out.append({"type": "function_call_output", "call_id": call_id, "output": NO_RESULT})
-        self._pending = []
+        for call_id, kind in self._pending.items():
+            self.out.append(_result_item(call_id, kind, NO_RESULT))
+        self._pending = {}
 
     def _assistant(self, message: Message) -> None:
         texts: list[str] = []
@@ -92,17 +176,16 @@ class _Input:
             elif isinstance(part, ToolCall):
                 close_text()
                 call_id = part.id or new_id("call")
-                self._pending.append(call_id)
-                self.out.append({"type": "function_call", "call_id": call_id, "name": part.name,
-                                 "arguments": part.arguments or "{}"})
+                self._pending[call_id] = part.kind
+                self.out.append(_call_item(part, call_id))
         close_text()
 
     def _user_or_tool(self, message: Message) -> None:
         # Results first: a user turn that also carries text answers the calls before it speaks.
         for part in message.parts:
             if isinstance(part, ToolResult) and part.call_id in self._pending:
-                self._pending.remove(part.call_id)
-                self.out.append({"type": "function_call_output", "call_id": part.call_id, "output": _output(part)})
+                kind = self._pending.pop(part.call_id)
+                self.out.append(_result_item(part.call_id, kind, _output(part)))
         content = _content([p for p in message.parts if isinstance(p, Text | Image)])
         if content:
             self._flush()
@@ -110,6 +193,10 @@ class _Input:
 
 
 def _tool(tool: ToolDef) -> dict:
+    if tool.kind == CUSTOM:
+        return custom_tool_body(tool)
+    if tool.kind == LOCAL_SHELL:
+        return {"type": "local_shell"}
     out: dict = {"type": "function", "name": tool.name}
     if tool.description:
         out["description"] = tool.description
@@ -119,9 +206,12 @@ def _tool(tool: ToolDef) -> dict:
     return out
 
 
-def _tool_choice(choice: ToolChoice) -> str | dict:
+def _tool_choice(choice: ToolChoice, tools: list[ToolDef]) -> str | dict:
     if choice.mode == "tool":
-        return {"type": "function", "name": choice.name or ""}
+        kind = next((t.kind for t in tools if t.name == choice.name), "function")
+        if kind == LOCAL_SHELL:
+            return "required"  # no form names the local shell tool
+        return {"type": "custom" if kind == CUSTOM else "function", "name": choice.name or ""}
     return choice.mode
 
 
@@ -154,7 +244,7 @@ def encode_request(req: ChatRequest) -> dict:
         body["tools"] = [_tool(t) for t in req.tools]
         # tool_choice and parallel_tool_calls mean nothing without tools.
         if req.tool_choice is not None:
-            body["tool_choice"] = _tool_choice(req.tool_choice)
+            body["tool_choice"] = _tool_choice(req.tool_choice, req.tools)
             if req.tool_choice.parallel is not None:
                 body["parallel_tool_calls"] = req.tool_choice.parallel
     if req.max_tokens is not None:

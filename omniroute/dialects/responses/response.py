@@ -140,6 +140,100 @@ def function_call_item(item_id: str, call_id: str, name: str, arguments: str, st
             "status": status}
 
 
+# ---------------------------------------------------------------- client-run tools carried as functions
+#
+# A ``custom`` tool's free text travels elsewhere as the string argument ``input``; a ``local_shell``
+# call's action as the arguments ``command``, ``workdir``, ``timeout_ms``, ``env`` (and ``user``).
+
+CUSTOM = "custom"
+LOCAL_SHELL = "local_shell"
+CALL_TYPES = {CUSTOM: "custom_tool_call", LOCAL_SHELL: "local_shell_call"}
+
+
+def _json_object(arguments: str) -> dict | None:
+    try:
+        value = orjson.loads(arguments)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def custom_arguments(text: str) -> str:
+    """A custom call's free text as function arguments."""
+    return orjson.dumps({"input": text}).decode()
+
+
+def custom_input(arguments: str) -> str:
+    """The free text of a custom call made as a function: ``input``, else the raw arguments (none if empty)."""
+    value = _json_object(arguments)
+    if value is not None and isinstance(value.get("input"), str):
+        return value["input"]
+    return "" if value == {} or not arguments.strip() else arguments
+
+
+def shell_arguments(action) -> str:
+    """A ``local_shell_call`` action as function arguments."""
+    action = action if isinstance(action, dict) else {}
+    out: dict = {"command": action.get("command") if isinstance(action.get("command"), list) else []}
+    for key, name in (("working_directory", "workdir"), ("timeout_ms", "timeout_ms"), ("env", "env"),
+                      ("user", "user")):
+        if action.get(key):
+            out[name] = action[key]
+    return orjson.dumps(out).decode()
+
+
+def shell_action(arguments: str) -> dict:
+    """The ``exec`` action of a local shell call made as a function (a lone string runs through bash)."""
+    args = _json_object(arguments) or {}
+    command = args.get("command")
+    if isinstance(command, str):
+        command = ["bash", "-lc", command]
+    elif isinstance(command, list):
+        command = [c if isinstance(c, str) else orjson.dumps(c).decode() for c in command]
+    else:
+        command = []
+    env = args.get("env")
+    action: dict = {"type": "exec", "command": command,
+                    "env": {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in env.items()}
+                    if isinstance(env, dict) else {}}
+    timeout = args.get("timeout_ms")
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+        action["timeout_ms"] = int(timeout)
+    workdir = args.get("workdir") or args.get("working_directory")
+    if isinstance(workdir, str) and workdir:
+        action["working_directory"] = workdir
+    if isinstance(args.get("user"), str) and args["user"]:
+        action["user"] = args["user"]
+    return action
+
+
+def custom_call_item(item_id: str, call_id: str, name: str, text: str, status: str = "completed") -> dict:
+    return {"id": item_id, "type": "custom_tool_call", "call_id": call_id, "name": name, "input": text,
+            "status": status}
+
+
+def shell_call_item(item_id: str, call_id: str, action: dict, status: str = "completed") -> dict:
+    return {"id": item_id, "type": "local_shell_call", "call_id": call_id, "status": status, "action": action}
+
+
+def call_kind(call: ToolCall, tool_kinds: dict[str, str] | None) -> str:
+    """How the client expects ``call`` back: the kind its request gave the tool, else the call's own."""
+    if tool_kinds and call.name in tool_kinds:
+        return tool_kinds[call.name]
+    return call.kind
+
+
+def call_item(call: ToolCall, kind: str) -> dict:
+    """A finished call as the output item of its kind."""
+    call_id = call.id or new_id("call")
+    arguments = call.arguments or "{}"
+    if kind == CUSTOM:
+        return custom_call_item(new_id("ctc"), call_id, call.name, custom_input(arguments))
+    if kind == LOCAL_SHELL:
+        return shell_call_item(new_id("lsh"), call_id, shell_action(arguments))
+    return function_call_item(new_id("fc"), call_id, call.name, arguments)
+
+
 def _texts(entries, key: str, kind: str) -> list[str]:
     if not isinstance(entries, list):
         return []
@@ -182,6 +276,15 @@ def item_to_parts(item) -> list[Part]:
         call_id = item.get("call_id") or item.get("id") or ""
         return [ToolCall(id=str(call_id), name=str(item.get("name") or ""),
                          arguments=arguments_text(item.get("arguments")))]
+    if kind == "custom_tool_call":
+        call_id = item.get("call_id") or item.get("id") or ""
+        text = item.get("input") if isinstance(item.get("input"), str) else ""
+        return [ToolCall(id=str(call_id), name=str(item.get("name") or ""), arguments=custom_arguments(text),
+                         kind=CUSTOM)]
+    if kind == "local_shell_call":
+        call_id = item.get("call_id") or item.get("id") or ""
+        return [ToolCall(id=str(call_id), name=LOCAL_SHELL, arguments=shell_arguments(item.get("action")),
+                         kind=LOCAL_SHELL)]
     return []
 
 
@@ -200,8 +303,12 @@ def decode_response(body: dict) -> ChatResponse:
     )
 
 
-def parts_to_items(parts: list[Part]) -> list[dict]:
-    """Assistant parts as output items: texts in a row share one message; reasoning never enters one."""
+def parts_to_items(parts: list[Part], tool_kinds: dict[str, str] | None = None) -> list[dict]:
+    """Assistant parts as output items: texts in a row share one message; reasoning never enters one.
+
+    ``tool_kinds`` (tool name → ToolDef kind, from the client's request) turns calls of its custom and
+    local shell tools back into ``custom_tool_call`` and ``local_shell_call`` items.
+    """
     items: list[dict] = []
     message: dict | None = None
     for part in parts:
@@ -218,15 +325,14 @@ def parts_to_items(parts: list[Part]) -> list[dict]:
                 items.append(reasoning_item(new_id("rs"), part.text, part.redacted))
         elif isinstance(part, ToolCall):
             message = None
-            items.append(function_call_item(new_id("fc"), part.id or new_id("call"), part.name,
-                                            part.arguments or "{}"))
+            items.append(call_item(part, call_kind(part, tool_kinds)))
     return items
 
 
-def encode_response(response: ChatResponse) -> dict:
-    """A canonical response → a Responses ``Response`` object."""
+def encode_response(response: ChatResponse, tool_kinds: dict[str, str] | None = None) -> dict:
+    """A canonical response → a Responses ``Response`` object (``tool_kinds`` as for ``parts_to_items``)."""
     status, details = status_for(response.stop_reason)
-    output = parts_to_items(response.parts)
+    output = parts_to_items(response.parts, tool_kinds)
     if status == "incomplete" and output and output[-1]["type"] == "message":
         output[-1]["status"] = "incomplete"  # the message that was cut short
     return response_object(id=response_id(response.id), model=response.model, created_at=int(time.time()),

@@ -7,8 +7,10 @@ from dataclasses import replace
 import orjson
 
 from omniroute.dialects.responses.response import (
+    LOCAL_SHELL,
     arguments_text,
     reasoning_text,
+    shell_arguments,
     stop_from_responses,
     usage_from_responses,
 )
@@ -32,11 +34,18 @@ TRUNCATED = StreamError("upstream stream ended before its final event", "upstrea
 
 
 class _Call:
-    __slots__ = ("index", "sent")
+    __slots__ = ("index", "sent", "text", "open")
 
     def __init__(self, index: int) -> None:
         self.index = index  # the canonical tool-call index
         self.sent = ""  # argument text already emitted
+        self.text: str | None = None  # a custom call's input already emitted (inside its JSON string)
+        self.open = False  # a custom call's JSON string awaits its closing quote
+
+
+def _json_chars(text: str) -> str:
+    """``text`` as it reads inside a JSON string."""
+    return orjson.dumps(text).decode()[1:-1]
 
 
 class ResponsesStreamDecoder:
@@ -122,23 +131,66 @@ class ResponsesStreamDecoder:
             call = self._calls.get(index)
             if call is not None:
                 self._rest_of_arguments(call, arguments_text(obj.get("arguments")), out)
+        elif kind == "response.custom_tool_call_input.delta":
+            call = self._calls.get(index)
+            if call is not None and isinstance(obj.get("delta"), str):
+                self._custom_text(call, (call.text or "") + obj["delta"], out)
+        elif kind == "response.custom_tool_call_input.done":
+            call = self._calls.get(index)
+            if call is not None and isinstance(obj.get("input"), str):
+                self._custom_text(call, obj["input"], out)
         elif kind == "response.output_item.added":
             item = obj.get("item")
             if isinstance(item, dict) and item.get("type") == "function_call":
                 self._call_start(index, item, out)
+            elif isinstance(item, dict) and item.get("type") == "custom_tool_call":
+                self._custom_start(index, item, out)
+            elif isinstance(item, dict) and item.get("type") == "local_shell_call":
+                self._open_call(index, item, LOCAL_SHELL, out)
         elif kind == "response.output_item.done":
             self._item_done(index, obj.get("item"), out)
         elif kind in ("response.completed", "response.incomplete"):
             self._complete(obj.get("response"), out)
 
-    def _call_start(self, index, item: dict, out: list[StreamEvent]) -> _Call:
+    def _open_call(self, index, item: dict, name: str, out: list[StreamEvent]) -> _Call:
         call = self._calls.get(index)
         if call is None:
             call = self._calls[index] = _Call(len(self._calls))
             call_id = item.get("call_id") or item.get("id") or ""
-            out.append(ToolCallStart(index=call.index, id=str(call_id), name=str(item.get("name") or "")))
+            out.append(ToolCallStart(index=call.index, id=str(call_id), name=name))
+        return call
+
+    def _call_start(self, index, item: dict, out: list[StreamEvent]) -> _Call:
+        call = self._open_call(index, item, str(item.get("name") or ""), out)
         self._rest_of_arguments(call, arguments_text(item.get("arguments") or ""), out)
         return call
+
+    def _custom_start(self, index, item: dict, out: list[StreamEvent]) -> _Call:
+        """A custom call carried as a function: its input streams inside the JSON string ``input``."""
+        call = self._open_call(index, item, str(item.get("name") or ""), out)
+        if call.text is None:
+            call.text, call.open = "", True
+            call.sent = '{"input":"'
+            out.append(ToolCallDelta(call.index, call.sent))
+        if isinstance(item.get("input"), str):
+            self._custom_text(call, item["input"], out)
+        return call
+
+    @staticmethod
+    def _custom_text(call: _Call, text: str, out: list[StreamEvent]) -> None:
+        """Emit the part of a custom call's input ``text`` (all of it so far) that was not sent yet."""
+        sent = call.text or ""
+        if call.open and text.startswith(sent) and len(text) > len(sent):
+            chars = _json_chars(text[len(sent):])
+            call.text, call.sent = text, call.sent + chars
+            out.append(ToolCallDelta(call.index, chars))
+
+    @staticmethod
+    def _close_custom(call: _Call, out: list[StreamEvent]) -> None:
+        if call.open:
+            call.open = False
+            call.sent += '"}'
+            out.append(ToolCallDelta(call.index, '"}'))
 
     @staticmethod
     def _rest_of_arguments(call: _Call, arguments: str, out: list[StreamEvent]) -> None:
@@ -153,6 +205,11 @@ class ResponsesStreamDecoder:
         kind = item.get("type")
         if kind == "function_call":
             self._call_start(index, item, out)
+        elif kind == "custom_tool_call":
+            self._close_custom(self._custom_start(index, item, out), out)
+        elif kind == "local_shell_call":
+            call = self._open_call(index, item, LOCAL_SHELL, out)
+            self._rest_of_arguments(call, shell_arguments(item.get("action")), out)
         elif kind == "reasoning":
             text = reasoning_text(item)
             if text and index not in self._streamed:
@@ -167,6 +224,8 @@ class ResponsesStreamDecoder:
                         out.append(TextDelta(text))
 
     def _complete(self, response, out: list[StreamEvent]) -> None:
+        for call in self._calls.values():
+            self._close_custom(call, out)  # a custom call whose item never closed
         response = response if isinstance(response, dict) else {}
         usage = usage_from_responses(response.get("usage"))
         if usage is not None:

@@ -8,6 +8,10 @@ from dataclasses import replace
 import orjson
 
 from omniroute.dialects.responses.response import (
+    CUSTOM,
+    LOCAL_SHELL,
+    custom_call_item,
+    custom_input,
     function_call_item,
     message_item,
     new_id,
@@ -15,6 +19,8 @@ from omniroute.dialects.responses.response import (
     reasoning_item,
     response_id,
     response_object,
+    shell_action,
+    shell_call_item,
     status_for,
     usage_body,
 )
@@ -58,11 +64,12 @@ class _Item:
 
 
 class _Tool:
-    __slots__ = ("index", "id", "call_id", "name", "arguments", "pending", "state")
+    __slots__ = ("index", "id", "call_id", "name", "arguments", "pending", "state", "kind")
 
     def __init__(self) -> None:
         self.index = -1  # output index once opened
-        self.id = new_id("fc")
+        self.kind = "function"  # or a client-run tool's kind, known once opened
+        self.id = ""
         self.call_id: str | None = None
         self.name: str | None = None
         self.arguments = ""
@@ -77,10 +84,16 @@ class ResponsesStreamEncoder:
     Function calls open their own items at once, and stay open (several at a time when an
     upstream interleaves parallel calls, each under its own ``output_index``) until other content
     or the finish comes, so every argument fragment is streamed live and none is lost.
+
+    ``tool_kinds`` (tool name → ToolDef kind, from the client's request) names the client's custom
+    and local shell tools: their calls come out as ``custom_tool_call`` and ``local_shell_call``
+    items, opened at once like the others but filled in only when they close, as their text is
+    known only once the whole JSON arguments are.
     """
 
-    def __init__(self, model: str, **_options) -> None:
+    def __init__(self, model: str, tool_kinds: dict[str, str] | None = None, **_options) -> None:
         self._model = model
+        self._tool_kinds = dict(tool_kinds or {})
         self._id: str | None = None
         self._created = int(time.time())
         self._seq = 0
@@ -194,8 +207,9 @@ class ResponsesStreamEncoder:
         if not event.text and not event.redacted:
             return  # a signature alone has no Responses form
         item = self._open
-        # Encrypted content ends a reasoning item: more reasoning after it starts a new one.
-        if item is None or item.kind != "reasoning" or item.redacted:
+        # Encrypted content ends a reasoning item: more reasoning after it starts a new one; a
+        # standalone payload (it signs what follows, not the reasoning so far) gets an item of its own.
+        if item is None or item.kind != "reasoning" or item.redacted or event.standalone:
             item = self._open_item("reasoning", out)
         if event.text:
             if not item.part_open:
@@ -220,16 +234,43 @@ class ResponsesStreamEncoder:
         tool.state = "open"
         tool.index = self._new_index()
         tool.call_id = tool.call_id or new_id("call")
-        self._emit(out, "response.output_item.added", output_index=tool.index,
-                   item=function_call_item(tool.id, tool.call_id, tool.name or "", "", "in_progress"))
+        kind = self._tool_kinds.get(tool.name or "")
+        tool.kind = kind if kind in (CUSTOM, LOCAL_SHELL) else "function"
+        if tool.kind == CUSTOM:
+            tool.id = new_id("ctc")
+            item = custom_call_item(tool.id, tool.call_id, tool.name or "", "", "in_progress")
+        elif tool.kind == LOCAL_SHELL:
+            tool.id = new_id("lsh")
+            item = shell_call_item(tool.id, tool.call_id, shell_action(""), "in_progress")
+        else:
+            tool.id = new_id("fc")
+            item = function_call_item(tool.id, tool.call_id, tool.name or "", "", "in_progress")
+        self._emit(out, "response.output_item.added", output_index=tool.index, item=item)
         for fragment in tool.pending:
             self._arguments(tool, fragment, out)
         tool.pending.clear()
 
     def _arguments(self, tool: _Tool, fragment: str, out: list[bytes]) -> None:
         tool.arguments += fragment
-        self._emit(out, "response.function_call_arguments.delta", item_id=tool.id, output_index=tool.index,
-                   delta=fragment)
+        if tool.kind == "function":  # the others are written whole when they close
+            self._emit(out, "response.function_call_arguments.delta", item_id=tool.id, output_index=tool.index,
+                       delta=fragment)
+
+    def _close_tool(self, tool: _Tool, out: list[bytes]) -> None:
+        tool.state = "closed"
+        where = {"item_id": tool.id, "output_index": tool.index}
+        if tool.kind == CUSTOM:
+            text = custom_input(tool.arguments or "{}")
+            if text:
+                self._emit(out, "response.custom_tool_call_input.delta", **where, delta=text)
+            self._emit(out, "response.custom_tool_call_input.done", **where, input=text)
+            self._item_done(out, tool.index, custom_call_item(tool.id, tool.call_id or "", tool.name or "", text))
+        elif tool.kind == LOCAL_SHELL:
+            self._item_done(out, tool.index, shell_call_item(tool.id, tool.call_id or "", shell_action(tool.arguments)))
+        else:
+            self._emit(out, "response.function_call_arguments.done", **where, arguments=tool.arguments)
+            self._item_done(out, tool.index,
+                            function_call_item(tool.id, tool.call_id or "", tool.name or "", tool.arguments))
 
     def _close_tools(self, out: list[bytes], all_waiting: bool = False) -> None:
         """End the open calls in output order (at the finish, also those that only ever got fragments)."""
@@ -238,11 +279,7 @@ class ResponsesStreamEncoder:
                 if self._tools[index].state == "waiting":
                     self._open_tool(self._tools[index], out)
         for tool in sorted((t for t in self._tools.values() if t.state == "open"), key=lambda t: t.index):
-            tool.state = "closed"
-            self._emit(out, "response.function_call_arguments.done", item_id=tool.id, output_index=tool.index,
-                       arguments=tool.arguments)
-            self._item_done(out, tool.index,
-                            function_call_item(tool.id, tool.call_id or "", tool.name or "", tool.arguments))
+            self._close_tool(tool, out)
 
     def _tool_start(self, event: ToolCallStart, out: list[bytes]) -> None:
         tool = self._tool(event.index)
