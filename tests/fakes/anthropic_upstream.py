@@ -70,6 +70,17 @@ def _validate(body: Any) -> str | None:
             return f"{field}: Field required"
         if not isinstance(body[field], kind) or isinstance(body[field], bool):
             return f"{field}: Input should be a valid {what}"
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        last = next((m for m in reversed(body["messages"]) if isinstance(m, dict) and m.get("role") == "assistant"),
+                    None)
+        content = last.get("content") if last else None
+        blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+        if any(b.get("type") == "tool_use" for b in blocks) and blocks[0].get("type") not in (
+                "thinking", "redacted_thinking"):
+            # The real API's rule for tool loops with thinking on.
+            return ("messages: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` "
+                    "is enabled, a final `assistant` message must start with a thinking block")
     return None
 
 

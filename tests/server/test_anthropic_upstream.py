@@ -127,3 +127,18 @@ def test_ollama_client_over_anthropic(gateway, claude_conn, anthropic_upstream, 
                              messages=[{"role": "user", "content": "p q"}]))
     assert "".join(p.message.content for p in parts) == "echo: p q" and parts[-1].done
     assert anthropic_upstream.requests[-1].body["stream"] is True
+
+
+def test_openai_client_thinking_tool_loop(oai, anthropic_upstream):
+    """An OpenAI client cannot hand back Anthropic's signed thinking: the loop's next turn must still work."""
+    messages = [{"role": "user", "content": "find cats"}]
+    first = oai.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=messages, tools=[TOOL_OAI],
+                                        reasoning_effort="low", max_tokens=2000)
+    assert anthropic_upstream.requests[-1].body["thinking"]["type"] == "enabled"
+    call = first.choices[0].message.tool_calls[0]
+    messages += [{"role": "assistant", "content": None, "tool_calls": [call.model_dump(exclude_none=True)]},
+                 {"role": "tool", "tool_call_id": call.id, "content": "3 cats"}]
+    second = oai.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=messages, tools=[TOOL_OAI],
+                                         reasoning_effort="low", max_tokens=2000)
+    assert second.choices[0].message.content == "echo: result 3 cats"
+    assert anthropic_upstream.requests[-1].body["thinking"] == {"type": "disabled"}  # this turn only

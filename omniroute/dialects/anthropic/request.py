@@ -329,6 +329,14 @@ def _turns(messages: list[Message]) -> list[dict]:
     return out
 
 
+def _tool_loop_signed(turns: list[dict]) -> bool:
+    """False when the last assistant turn calls tools without starting with a thinking block."""
+    last = next((t for t in reversed(turns) if t["role"] == "assistant"), None)
+    if last is None or not any(b["type"] == "tool_use" for b in last["content"]):
+        return True
+    return last["content"][0]["type"] in ("thinking", "redacted_thinking")
+
+
 def _thinking_budget(reasoning: ReasoningConfig) -> int:
     budget = reasoning.budget_tokens or EFFORT_BUDGETS.get(reasoning.effort or "medium", EFFORT_BUDGETS["medium"])
     return max(budget, MIN_THINKING_BUDGET)
@@ -342,6 +350,11 @@ def encode_request(request: ChatRequest) -> dict:
         body["system"] = system
     body["messages"] = _turns(request.messages)
     thinking_on = request.reasoning is not None and request.reasoning.enabled
+    if thinking_on and not _tool_loop_signed(body["messages"]):
+        # Anthropic refuses to continue a tool loop with thinking on unless the last assistant turn
+        # starts with its signed thinking block, which a client of another dialect may not have kept:
+        # this turn runs without thinking rather than failing.
+        thinking_on = False
     if request.temperature is not None and not thinking_on:
         body["temperature"] = request.temperature  # Anthropic refuses temperature while thinking
     if request.top_p is not None and (not thinking_on or request.top_p >= 0.95):
