@@ -109,24 +109,41 @@ class ChatPipeline:
         self._recorder = recorder
 
     async def run(self, ex: Exchange) -> Answer:
-        """Serve one exchange; raises OmniRouteError for answers that are errors."""
+        """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
         canonical = self._decode(ex)
+        target = self.route(ex)
+        plan = self._plan(ex, canonical, target)
+
+        async def send(account: Account) -> aiohttp.ClientResponse:
+            return await self.post(account.url_for(plan.model, plan.streaming), account, plan.payload)
+
+        async def accept(resp: aiohttp.ClientResponse) -> Answer:
+            return self._stream_answer(ex, resp, plan) if plan.streaming else await self._json_answer(ex, resp, plan)
+
+        return await self.attempt(ex, target, send, accept)
+
+    def route(self, ex: Exchange) -> Target:
+        """Resolve ``ex.requested_model`` to a provider and model, under the key's model rules."""
         ex.target = target = resolve(ex.requested_model, self._registry, self._pool)
         if ex.api_key is not None and not ex.api_key.allows_model(ex.requested_model):
             raise PermissionDenied(f"this API key may not use the model '{ex.requested_model}'",
                                    code="model_not_allowed")
+        return target
+
+    async def attempt(self, ex: Exchange, target: Target, send, accept) -> Answer:
+        """Try the target's accounts in turn: ``send(account)`` makes the upstream call, ``accept(resp)``
+        turns a 2xx answer into the client's. Failures move to the next account as the error
+        taxonomy says; when all fail, one error names every account and why."""
         accounts = await self._accounts(ex, target)
-        plan = self._plan(ex, canonical, target)
         failures: list[str] = []
         last: UpstreamError | None = None
         for account in accounts:
             ex.attempts += 1
             ex.account = account
             try:
-                resp = await self._send(account.url_for(plan.model, plan.streaming), account, plan.payload)
+                resp = await send(account)
                 if resp.status < 300:
-                    answer = (self._stream_answer(ex, resp, plan) if plan.streaming
-                              else await self._json_answer(ex, resp, plan))
+                    answer = await accept(resp)
                     if ex.attempts > 1:
                         await self._pool.recovered(account)
                     return answer
@@ -203,9 +220,10 @@ class ChatPipeline:
                 f"provider '{target.provider.id}' has no active connection; add one with POST /api/providers")
         return accounts
 
-    async def _send(self, url: str, account: Account, payload: bytes) -> aiohttp.ClientResponse:
+    async def post(self, url: str, account: Account, payload, headers: dict | None = None) -> aiohttp.ClientResponse:
+        """POST to an upstream with the account's headers (``headers`` replace them when given)."""
         try:
-            return await self._session.post(url, data=payload, headers=self._pool.headers(account))
+            return await self._session.post(url, data=payload, headers=headers or self._pool.headers(account))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(f"upstream unreachable: {exc.__class__.__name__}: {exc}") from exc
 
@@ -245,7 +263,7 @@ class ChatPipeline:
         except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
             raise UpstreamConnectionError("upstream answered 200 with a body that is not a valid answer") from None
         ex.status = resp.status
-        headers = self._headers(ex)
+        headers = self.headers(ex)
         headers.append((b"x-omniroute-tokens-in", str(ex.usage.prompt_total).encode()))
         headers.append((b"x-omniroute-tokens-out", str(ex.usage.output).encode()))
         headers.append((b"content-type", b"application/json"))
@@ -263,14 +281,14 @@ class ChatPipeline:
                 relay.encoder.include_usage = plan.client_wants_usage
         else:
             relay = ObservingRelay(codec(upstream).stream_decoder(), codec(client).stream_encoder(ex.requested_model))
-        headers = self._headers(ex)
+        headers = self.headers(ex)
         kind = _STREAM_TYPES.get(client, b"text/event-stream; charset=utf-8")
         if ex.json_array:
             kind = b"application/json; charset=utf-8"
         headers += [(b"content-type", kind), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         return Answer(200, headers, stream=UpstreamStream(ex, resp, relay, self.record))
 
-    def _headers(self, ex: Exchange) -> list[tuple[bytes, bytes]]:
+    def headers(self, ex: Exchange) -> list[tuple[bytes, bytes]]:
         headers = [
             (b"x-omniroute-provider", ex.target.provider.id.encode()),
             (b"x-omniroute-model", ex.target.model.encode()),
