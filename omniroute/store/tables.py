@@ -35,6 +35,10 @@ connections = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("oauth_enc", Text, nullable=True),  # encrypted JSON: access/refresh tokens of a subscription
+    Column("token_expires_at", Float, nullable=True),
+    Column("max_concurrency", Integer, nullable=True),
+    Column("provider_data_json", Text, nullable=True),
 )
 
 provider_nodes = Table(
