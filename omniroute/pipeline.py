@@ -10,8 +10,9 @@ only the model edited; otherwise it crosses the canonical model (``schema/``) on
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import aiohttp
 import orjson
@@ -67,6 +68,7 @@ class Exchange:
     status: int = 200
     error: str | None = None
     recorded: bool = False
+    release: Callable[[], Awaitable[None]] | None = None  # frees the account's in-flight slot (streams)
 
 
 @dataclass(slots=True)
@@ -88,6 +90,8 @@ class _Plan:
     translate: bool
     client_wants_usage: bool = False
     model: str = ""
+    executor: object | None = None  # a subscription upstream's adapter (providers/executors/)
+    call: object | None = None  # the executor's last prepared call (its answer is read with it)
 
 
 def input_estimate(ex: Exchange) -> int:
@@ -102,6 +106,8 @@ def input_estimate(ex: Exchange) -> int:
 class ChatPipeline:
     """Chat in any client dialect over any upstream dialect."""
 
+    tokens = None  # omniroute.oauth.TokenManager (set by Services): subscription accounts' tokens
+
     def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder):
         self._registry = registry
         self._pool = pool
@@ -112,15 +118,39 @@ class ChatPipeline:
         """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
         canonical = self._decode(ex)
         target = self.route(ex)
+        if "chat" not in target.provider.capabilities:
+            raise InvalidRequest(
+                f"model '{ex.requested_model}' belongs to provider '{target.provider.id}', which offers "
+                f"{', '.join(sorted(target.provider.capabilities))} but no chat", code="unsupported_model")
         plan = self._plan(ex, canonical, target)
+        if target.provider.executor:
+            from omniroute.providers.executors import executor_for
+
+            plan.executor = executor_for(target.provider)
 
         async def send(account: Account) -> aiohttp.ClientResponse:
-            return await self.post(account.url_for(plan.model, plan.streaming), account, plan.payload)
+            if plan.executor is None:
+                return await self.post(account.url_for(plan.model, plan.streaming), account, plan.payload)
+            return await self._send_adapted(account, plan)
 
         async def accept(resp: aiohttp.ClientResponse) -> Answer:
             return self._stream_answer(ex, resp, plan) if plan.streaming else await self._json_answer(ex, resp, plan)
 
         return await self.attempt(ex, target, send, accept)
+
+    async def _send_adapted(self, account: Account, plan: _Plan) -> aiohttp.ClientResponse:
+        """A subscription upstream's call, shaped by its executor (token, URL, headers, envelope)."""
+        from omniroute.providers.executors import UpstreamCall
+
+        tokens = self.tokens
+        oauth = tokens is not None and account.provider.auth == "oauth"
+        call = plan.executor.prepare(UpstreamCall(
+            url=account.url_for(plan.model, plan.streaming), headers=dict(self._pool.headers(account)),
+            body=plan.payload, stream=plan.streaming, model=plan.model,
+            token=await tokens.access_token(account) if oauth else account.api_key,
+            account=tokens.executor_account(account) if tokens is not None else {}, base_url=account.base_url))
+        plan.call = call
+        return await self.post(call.url, account, call.body, headers=call.headers)
 
     def route(self, ex: Exchange) -> Target:
         """Resolve ``ex.requested_model`` to a provider and model, under the key's model rules."""
@@ -135,29 +165,47 @@ class ChatPipeline:
         turns a 2xx answer into the client's. Failures move to the next account as the error
         taxonomy says; when all fail, one error names every account and why."""
         accounts = await self._accounts(ex, target)
+        if self.tokens is not None:  # subscription accounts whose sign-in expired are skipped
+            accounts = self.tokens.usable(target.provider.id, accounts)
         failures: list[str] = []
         last: UpstreamError | None = None
+        pool = self._pool
         for account in accounts:
+            # In-flight slot: taken only while limits are on; a stream answer keeps it until it closes.
+            held = pool.limits
+            if held and not await pool.acquire(account):
+                failures.append(f"connection '{account.name}' ({account.id}): at its concurrency limit")
+                continue
             ex.attempts += 1
             ex.account = account
             try:
                 resp = await send(account)
+                if resp.status == 401 and self.tokens is not None and await self.tokens.on_unauthorized(
+                        account, resp.request_info.headers.get("Authorization")):
+                    resp.release()
+                    resp = await send(account)  # once more, same account, with the refreshed token
                 if resp.status < 300:
                     answer = await accept(resp)
                     if ex.attempts > 1:
-                        await self._pool.recovered(account)
+                        await pool.recovered(account)
+                    if held and answer.stream is not None:
+                        ex.release, held = partial(pool.release, account), False
                     return answer
                 last = classify_upstream(resp.status, await self._error_body(resp))
                 last.retry_after = resp.headers.get("Retry-After")
             except UpstreamError as err:
                 last = err
+            finally:
+                if held:
+                    await pool.release(account)
             failures.append(f"{target.provider.id}/{target.model} via connection '{account.name}' "
                             f"({account.id}): HTTP {last.status} {last.message}")
             if last.cooldown:
                 await self._pool.cool_down(account)
             if not last.next_account:
                 break
-        assert last is not None
+        if last is None:  # every account was at its concurrency limit
+            raise pool.busy_error(target.provider.id)
         prefix = "every account failed: " if len(failures) > 1 else "upstream "
         last.message = prefix + "; ".join(failures)
         raise last
@@ -222,8 +270,14 @@ class ChatPipeline:
 
     async def post(self, url: str, account: Account, payload, headers: dict | None = None) -> aiohttp.ClientResponse:
         """POST to an upstream with the account's headers (``headers`` replace them when given)."""
+        if not headers:
+            headers = self._pool.headers(account)
+            if self.tokens is not None and self.tokens.manages(account):
+                # Subscription accounts: a fresh bearer token. An executor that shapes its own
+                # headers gets the same from ``self.tokens.auth_headers(account)``.
+                headers = {**headers, **await self.tokens.auth_headers(account)}
         try:
-            return await self._session.post(url, data=payload, headers=headers or self._pool.headers(account))
+            return await self._session.post(url, data=payload, headers=headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(f"upstream unreachable: {exc.__class__.__name__}: {exc}") from exc
 
@@ -244,7 +298,11 @@ class ChatPipeline:
         finally:
             resp.release()
         try:
-            data = orjson.loads(raw)
+            if plan.executor is not None:  # unwrapped (or collected from a stream) into the plain dialect
+                data = plan.executor.answer_json(raw, plan.call)
+                raw = orjson.dumps(data)
+            else:
+                data = orjson.loads(raw)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             upstream = ex.target.provider.dialect
@@ -281,6 +339,10 @@ class ChatPipeline:
                 relay.encoder.include_usage = plan.client_wants_usage
         else:
             relay = ObservingRelay(codec(upstream).stream_decoder(), codec(client).stream_encoder(ex.requested_model))
+        if plan.executor is not None:
+            from omniroute.providers.executors import with_transform
+
+            relay = with_transform(relay, plan.executor.unwrap_stream(plan.model))
         headers = self.headers(ex)
         kind = _STREAM_TYPES.get(client, b"text/event-stream; charset=utf-8")
         if ex.json_array:

@@ -7,8 +7,13 @@ import logging
 import orjson
 
 from omniroute.server.asgi import JSON_HEADERS, send_bytes
+from omniroute.server.client_audio import TranscriptionRoute
 from omniroute.server.client_chat import ChatRoute
+from omniroute.server.client_embeddings import EmbeddingsRoute
+from omniroute.server.client_images import ImagesRoute
 from omniroute.server.client_models import ModelsRoute
+from omniroute.server.client_provider_routes import PREFIX as PROVIDER_PREFIX
+from omniroute.server.client_provider_routes import ProviderRoutes
 from omniroute.server.client_tokens import CountTokensRoute
 from omniroute.server.services import Services
 from omniroute.settings import Settings
@@ -30,7 +35,11 @@ class OmniRouteApp:
             "/v1/messages/count_tokens": CountTokensRoute(services, "anthropic"),
             "/api/chat": ollama,
             "/v1/api/chat": ollama,
+            "/v1/audio/transcriptions": TranscriptionRoute(services),
         }
+        # Routes that answer GET (their model list) and POST themselves.
+        self._any = {"/v1/embeddings": EmbeddingsRoute(services), "/v1/images/generations": ImagesRoute(services)}
+        self._providers = ProviderRoutes(services)
         self._gemini = ChatRoute(services, "gemini")
         self._gemini_count = CountTokensRoute(services, "gemini")
         self._get = {"/api/tags": ModelsRoute(services, "ollama"), "/v1beta/models": ModelsRoute(services, "gemini")}
@@ -41,6 +50,11 @@ class OmniRouteApp:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
+            route = self._any.get(path)
+            if route is not None:
+                return await route(scope, receive, send)
+            if path.startswith(PROVIDER_PREFIX):
+                return await self._providers(scope, receive, send)
             route = self._post.get(path)
             if route is not None:
                 if scope["method"] == "POST":

@@ -25,6 +25,13 @@ def catalog_models(s) -> list[dict]:
                 seen.add(model_id)
                 out.append({"id": model_id, "object": "model", "created": int(s.started_at),
                             "owned_by": provider_id})
+    from omniroute.capabilities.models import listing
+
+    for kind in ("embeddings", "images"):  # the OpenAI list holds every model type
+        for model in listing(s, kind):
+            if model["id"] not in seen:
+                seen.add(model["id"])
+                out.append(model)
     return out
 
 

@@ -65,7 +65,7 @@ class CountTokensRoute(ChatRoute):
         return codec("anthropic").decode_request({**body, "max_tokens": 1})
 
     async def _upstream_count(self, provider_id: str, request: ChatRequest) -> int | None:
-        accounts = await self.s.pool.candidates(provider_id)
+        accounts = self.s.pool.accounts(provider_id)  # counting is no pick: selection state stays as it is
         if not accounts:
             return None
         account = accounts[0]

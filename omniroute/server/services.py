@@ -13,9 +13,11 @@ from omniroute.auth.apikeys import KeyRing
 from omniroute.auth.passwords import hash_password
 from omniroute.auth.secrets import SecretBox
 from omniroute.auth.sessions import LoginGuard, SessionSigner
+from omniroute.oauth import OAuthFlows, OAuthProviders, TokenManager
 from omniroute.pipeline import ChatPipeline
 from omniroute.providers.registry import ProviderRegistry, node_spec
 from omniroute.routing.accounts import AccountPool
+from omniroute.routing.selection import SelectionConfig
 from omniroute.server.idle import IdleTrimmer
 from omniroute.settings import Settings
 from omniroute.state import MemoryState, SharedState
@@ -59,6 +61,9 @@ class Services:
         self.registry = ProviderRegistry()
         self.keyring = KeyRing()
         self.pool = AccountPool(self.registry, self.secrets, self.state)
+        self.oauth_providers = OAuthProviders()  # OMNIROUTE_OAUTH_ENDPOINTS may point them elsewhere
+        self.oauth = OAuthFlows(self.state, lambda: self.session)
+        self.tokens = TokenManager(self.connections, self.secrets, self.state, self.oauth, self.oauth_providers)
         self.recorder = UsageRecorder(self.usage, interval_s=settings.usage_flush_interval_s,
                                       batch_size=settings.usage_batch_size)
         self.trimmer = IdleTrimmer(lambda: self.recorder.recorded)
@@ -79,11 +84,13 @@ class Services:
         self._password_task = asyncio.create_task(self._ensure_password())
         self.require_login = bool(await self.settings_repo.get("requireLogin", True))
         self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
+        await self.load_settings()
         await self.reload_keys()
         await self.reload_providers()
         self.session = create_session(self.settings)
         self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
                                      recorder=self.recorder)
+        self.pipeline.tokens = self.tokens
         self.recorder.start()
         self.trimmer.start()
         # Everything built so far lives as long as the process: move it out of the
@@ -109,11 +116,32 @@ class Services:
         await self.state.close()
         await self.engine.dispose()
 
+    # Keys of the general settings object (GET/PUT /api/settings), each stored under its own key.
+    GENERAL_SETTINGS = ("accountSelection",)
+
+    async def load_settings(self) -> None:
+        """Apply every stored general setting; a stored value that no longer validates is ignored."""
+        for key in self.GENERAL_SETTINGS:
+            value = await self.settings_repo.get(key)
+            if value is None:
+                continue
+            try:
+                self.apply_setting(key, value)
+            except (ValueError, TypeError) as exc:
+                log.warning("stored setting %r is ignored: %s", key, exc)
+
+    def apply_setting(self, key: str, value) -> None:
+        """Make one validated general setting live."""
+        if key == "accountSelection":
+            self.pool.configure(SelectionConfig.from_json(value))
+
     async def reload_keys(self) -> None:
         self.keyring.load(await self.keys.list())
 
     async def reload_accounts(self) -> None:
-        self.pool.load(await self.connections.list())
+        rows = await self.connections.list()
+        self.pool.load(rows)
+        self.tokens.load(rows)
 
     async def reload_providers(self) -> None:
         """Provider nodes into the live registry, then the accounts bound to the new specs."""
@@ -128,6 +156,7 @@ class Services:
         for spec, reason in self.registry.replace_custom(specs):
             log.warning("provider node %r is not served: %s", spec.id, reason)
         self.pool.load(rows)
+        self.tokens.load(rows)
 
     async def _ensure_password(self) -> None:
         if await self.settings_repo.get("passwordHash") is not None:

@@ -111,16 +111,23 @@ _CONNECTION_FIELDS = {
     "status": "status",
     "rateLimitedUntil": "rate_limited_until",
     "lastError": "last_error",
+    "maxConcurrency": "max_concurrency",
     "headersEnc": "headers_json",
+    "oauthEnc": "oauth_enc",  # encrypted JSON of a subscription's tokens
+    "tokenExpiresAt": "token_expires_at",
 }
 
 
 def _connection_columns(values: dict) -> dict:
-    return {col: values[key] for key, col in _CONNECTION_FIELDS.items() if key in values}
+    columns = {col: values[key] for key, col in _CONNECTION_FIELDS.items() if key in values}
+    if "providerData" in values:  # account, project and organization ids: not secret
+        columns["provider_data_json"] = _dumps(values["providerData"] or None)
+    return columns
 
 
 def _connection(row) -> dict:
     out = {key: row[col] for key, col in _CONNECTION_FIELDS.items()}
+    out["providerData"] = _loads(row["provider_data_json"], {})
     out["id"] = row["id"]
     out["createdAt"] = row["created_at"]
     out["updatedAt"] = row["updated_at"]

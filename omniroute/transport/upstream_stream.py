@@ -60,6 +60,9 @@ class UpstreamStream:
             return
         self._closed = True
         ex = self._ex
+        release, ex.release = ex.release, None
+        if release is not None:
+            await release()  # the account's in-flight slot (concurrency limits)
         ex.usage = self._relay.usage
         if self._relay.done and estimate.missing(ex.usage):
             from omniroute.pipeline import input_estimate

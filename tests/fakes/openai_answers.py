@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import secrets
+import struct
 import time
+import zlib
 from typing import Any
 
 import orjson
@@ -191,3 +195,96 @@ def models_list(models: list[str]) -> dict[str, Any]:
         "object": "list",
         "data": [{"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in models],
     }
+
+
+# ---- embeddings and images -------------------------------------------------------------------
+
+EMBEDDING_DIMS = 16  # the fake's vector length when `dimensions` is not given
+
+
+def embedding_vector(item: Any, dims: int = EMBEDDING_DIMS) -> list[float]:
+    """A deterministic vector for one input (text or token ids); every value is a multiple of 1/256,
+    so it survives float32 (base64) exactly."""
+    seed = item if isinstance(item, str) else ",".join(str(t) for t in item)
+    out: list[float] = []
+    counter = 0
+    while len(out) < dims:
+        digest = hashlib.sha256(f"{counter}:{seed}".encode()).digest()
+        out += [(b - 128) / 256 for b in digest]
+        counter += 1
+    return out[:dims]
+
+
+def embedding_inputs(raw: Any) -> list[Any] | None:
+    """The inputs of an OpenAI embeddings body as a list, or None when the field is invalid."""
+    if isinstance(raw, str) and raw:
+        return [raw]
+    if isinstance(raw, list) and raw:
+        if all(isinstance(t, int) for t in raw):
+            return [raw]
+        if all((isinstance(i, str) and i) or (isinstance(i, list) and i) for i in raw):
+            return raw
+    return None
+
+
+def embeddings_answer(body: dict[str, Any], inputs: list[Any]) -> dict[str, Any]:
+    """An OpenAI embeddings answer: `dimensions` and `encoding_format` honoured, tokens counted as words."""
+    dims = body.get("dimensions") or EMBEDDING_DIMS
+    data = []
+    for i, item in enumerate(inputs):
+        vector: Any = embedding_vector(item, dims)
+        if body.get("encoding_format") == "base64":
+            vector = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": vector})
+    tokens = sum(len(i.split()) if isinstance(i, str) else len(i) for i in inputs)
+    return {"object": "list", "data": data, "model": body.get("model") or "fake-embedding",
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x80\x00"))
+            + chunk(b"IEND", b""))
+
+
+def image_error(message: str, param: str | None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+def images_answer(body: dict[str, Any], file_url: str) -> tuple[int, dict[str, Any]]:
+    """(status, body) of an OpenAI image generation. GPT image models refuse `response_format` and always
+    answer base64 with token usage; DALL-E 3 makes one image per request; `base64` is taken as Together's
+    spelling of `b64_json`."""
+    model = body.get("model") or "dall-e-2"
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        return 400, image_error("'prompt' is a required property", "prompt")
+    n = body.get("n", 1)
+    if not isinstance(n, int) or not 1 <= n <= 10:
+        return 400, image_error(f"Invalid value for 'n': {n!r}", "n")
+    fmt = body.get("response_format")
+    gpt_image = model.startswith("gpt-image")
+    if gpt_image and fmt is not None:
+        return 400, image_error("Unknown parameter: 'response_format'.", "response_format", "unknown_parameter")
+    if model == "dall-e-3" and n != 1:
+        return 400, image_error("Invalid 'n': dall-e-3 supports only n=1.", "n")
+    if fmt not in (None, "url", "b64_json", "base64"):
+        return 400, image_error(f"Invalid value for 'response_format': {fmt!r}", "response_format")
+    b64 = gpt_image or fmt in ("b64_json", "base64")
+    png = base64.b64encode(tiny_png()).decode()
+    data = []
+    for i in range(n):
+        item: dict[str, Any] = {"b64_json": png} if b64 else {"url": f"{file_url}/img-{i}.png"}
+        if model == "dall-e-3":
+            item["revised_prompt"] = f"revised: {prompt}"
+        data.append(item)
+    out: dict[str, Any] = {"created": int(time.time()), "data": data}
+    if gpt_image:
+        words = len(prompt.split())
+        out["usage"] = {"input_tokens": words, "output_tokens": 272 * n, "total_tokens": words + 272 * n,
+                        "input_tokens_details": {"text_tokens": words, "image_tokens": 0}}
+    return 200, out

@@ -155,7 +155,7 @@ def _tool_choice(choice) -> ToolChoice | None:
     if not isinstance(choice, dict):
         raise _wrong("tool_choice", "an object", choice)
     kind = choice.get("type")
-    if kind not in _CHOICE_MODES:
+    if not isinstance(kind, str) or kind not in _CHOICE_MODES:
         raise InvalidRequest(f"'tool_choice.type' must be one of auto, any, none, tool, got {kind!r}")
     name = _req(choice, "name", "tool_choice") if kind == "tool" else None
     disable = _opt(choice, "disable_parallel_tool_use", "tool_choice", bool)

@@ -11,6 +11,7 @@ from omniroute.dialects.fields import optional as _opt
 from omniroute.dialects.fields import required as _req
 from omniroute.dialects.fields import wrong as _wrong
 from omniroute.dialects.ollama.response import dump_arguments, new_call_id, parse_arguments
+from omniroute.dialects.openai_chat.request_encode import SYNTHESIZED_USER
 from omniroute.errors import InvalidRequest
 from omniroute.schema import ChatRequest
 from omniroute.schema.content import Image, Message, Part, Reasoning, Text, ToolCall, ToolResult
@@ -273,17 +274,35 @@ def _tool_message(result: ToolResult, names: dict[str, str]) -> dict:
     return _with_images(message, images)
 
 
+def _same_names_in_call_order(results: list[ToolResult], names: dict[str, str],
+                              order: dict[str, int]) -> list[ToolResult]:
+    """Results of one tool put in the order of its calls; the others keep their place.
+
+    Ollama calls have no ids: a result pairs with the first unanswered call of its tool's name.
+    """
+    groups: dict[str | None, list[ToolResult]] = {}
+    for result in results:
+        groups.setdefault(result.name or names.get(result.call_id), []).append(result)
+    queues = {name: iter(sorted(group, key=lambda r: order.get(r.call_id, len(order))))
+              for name, group in groups.items()}
+    return [next(queues[result.name or names.get(result.call_id)]) for result in results]
+
+
 def _messages(request: ChatRequest) -> list[dict]:
     out: list[dict] = []
     system = "\n\n".join(t.text for t in request.system if t.text)
     if system:
         out.append({"role": "system", "content": system})
     names: dict[str, str] = {}  # call id → tool name, since Ollama pairs results by name
+    order: dict[str, int] = {}  # call id → its place among all calls
+    for message in request.messages:
+        for part in message.parts:
+            if isinstance(part, ToolCall):
+                order.setdefault(part.id, len(order))
     for message in request.messages:
         # Tool results travel as tool messages, ahead of whatever else the turn holds.
-        for part in message.parts:
-            if isinstance(part, ToolResult):
-                out.append(_tool_message(part, names))
+        results = [p for p in message.parts if isinstance(p, ToolResult)]
+        out.extend(_tool_message(r, names) for r in _same_names_in_call_order(results, names, order))
         if message.role == "assistant":
             text, _ = _plain(message.parts)
             turn: dict = {"role": "assistant", "content": text}
@@ -299,6 +318,9 @@ def _messages(request: ChatRequest) -> list[dict]:
             text, images = _plain(message.parts)
             if text or images:
                 out.append(_with_images({"role": "user", "content": text}, images))
+    if not out:
+        # Ollama reads an empty list as "load the model" and generates nothing.
+        out.append({"role": "user", "content": SYNTHESIZED_USER})
     return out
 
 

@@ -64,7 +64,7 @@ def _validate_message(i: int, message) -> None:
     role = message.get("role")
     if role is None:
         raise InvalidRequest(f"missing required field 'messages[{i}].role'", code="missing_required_parameter")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise InvalidRequest(f"'messages[{i}].role' must be one of {sorted(_ROLES)}, got {role!r}")
     content = message.get("content")
     if content is not None and not isinstance(content, str | list):

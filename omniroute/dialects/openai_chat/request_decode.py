@@ -237,8 +237,12 @@ def _tool_choice(body: dict, req: ChatRequest) -> ToolChoice | None:
 
 def _named_choice(raw: dict, req: ChatRequest) -> ToolChoice:
     if raw.get("type") == "allowed_tools":
-        allowed = raw.get("allowed_tools") or {}
-        names = {t.get("function", {}).get("name") for t in allowed.get("tools") or [] if isinstance(t, dict)}
+        allowed = raw.get("allowed_tools")
+        entries = allowed.get("tools") if isinstance(allowed, dict) else None
+        if not isinstance(entries, list):
+            raise InvalidRequest("'tool_choice.allowed_tools.tools' must be an array")
+        names = {fn["name"] for t in entries
+                 if isinstance(t, dict) and isinstance(fn := t.get("function"), dict) and isinstance(fn.get("name"), str)}
         # No canonical slot for an allow-list: narrowing the tool list keeps its meaning.
         req.tools = [t for t in req.tools if t.name in names]
         return ToolChoice(mode="required" if allowed.get("mode") == "required" else "auto")
@@ -268,6 +272,8 @@ def _reasoning(effort) -> ReasoningConfig | None:
         return None
     if effort == "none":
         return ReasoningConfig(enabled=False)
+    if not isinstance(effort, str):
+        raise InvalidRequest(f"'reasoning_effort' must be a string, got {effort!r}")
     effort = _EFFORT_ALIASES.get(effort, effort)
     if effort not in EFFORT_BUDGETS:
         raise InvalidRequest(f"'reasoning_effort' must be one of {sorted(EFFORT_BUDGETS)}, got {effort!r}")

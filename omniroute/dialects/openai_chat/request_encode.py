@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from omniroute.schema import ChatRequest, Image, Message, Reasoning, Text, ToolCall, ToolResult
+from omniroute.schema.request import budget_to_effort
 
 # Sent when a tool call has no result: OpenAI rejects an assistant tool call left unanswered.
 NO_RESULT = "(no result)"
@@ -43,8 +44,9 @@ def encode_request(req: ChatRequest) -> dict:
         if value is not None:
             body[name] = value
     reasoning = req.reasoning
-    if reasoning is not None and reasoning.enabled and reasoning.effort:
-        body["reasoning_effort"] = reasoning.effort
+    if reasoning is not None and reasoning.enabled and (reasoning.effort or reasoning.budget_tokens):
+        # A thinking budget (Anthropic, Gemini clients) asks for the level that covers it.
+        body["reasoning_effort"] = reasoning.effort or budget_to_effort(reasoning.budget_tokens)
     if req.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from omniroute.auth.secrets import mask
 from omniroute.errors import UpstreamError
-from omniroute.routing.accounts import Account
+from omniroute.routing.accounts import Account, AccountPool
 from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
 from omniroute.transport.probe import list_models
 
@@ -34,6 +34,8 @@ class ConnectionBody(BaseModel):
     isActive: bool | None = None
     defaultModel: str | None = Field(default=None, max_length=200)
     headers: dict[str, str] | None = None
+    maxConcurrency: int | None = Field(default=None, ge=1, le=100_000)  # null: no limit
+    providerData: dict[str, str] | None = None  # ids a provider's URL needs (Azure resource, Cloudflare account)
 
     _url = field_validator("baseUrl")(_check_url)
 
@@ -55,10 +57,16 @@ def _public(s, row: dict) -> dict:
     """A connection as the API shows it: secrets masked, runtime status folded in."""
     key = s.secrets.decrypt(row["apiKeyEnc"])
     out = {k: row[k] for k in ("id", "provider", "name", "authType", "baseUrl", "priority", "isActive",
-                               "defaultModel", "status", "rateLimitedUntil", "lastError", "createdAt")}
+                               "defaultModel", "status", "rateLimitedUntil", "lastError", "maxConcurrency",
+                               "createdAt")}
     out["apiKey"] = mask(key)
     headers = s.secrets.decrypt_json(row["headersEnc"], {})
     out["headers"] = {name: mask(value) for name, value in headers.items()}
+    if row.get("authType") == "oauth":  # a subscription: its tokens masked, its account ids shown
+        tokens = s.secrets.decrypt_json(row.get("oauthEnc"), {}) or {}
+        out["oauth"] = {"accessToken": mask(tokens.get("apiToken") or tokens.get("accessToken")),
+                        "refreshToken": mask(tokens.get("refreshToken")),
+                        "expiresAt": row.get("tokenExpiresAt"), **(row.get("providerData") or {})}
     return out
 
 
@@ -92,8 +100,12 @@ async def list_or_create(request: Request):
         return json_response({"connections": [await _with_runtime(s, r) for r in rows]})
     body = await read_model(request, ConnectionCreate)
     spec = _spec(s, body.provider)
+    missing = [f for f in spec.url_fields if not (body.providerData or {}).get(f)]
+    if missing and not body.baseUrl:
+        raise ApiError(400, f"provider '{spec.id}' needs 'baseUrl' or 'providerData' with "
+                            + ", ".join(repr(f) for f in missing))
     # A provider node may front a keyless server (a local vLLM, a proxy that adds its own key).
-    if spec.auth != "none" and not body.apiKey and not s.registry.is_custom(spec.id):
+    if spec.auth != "none" and not spec.local and not body.apiKey and not s.registry.is_custom(spec.id):
         raise ApiError(400, f"'apiKey' is required for provider '{spec.id}'")
     values = body.model_dump(exclude_none=True, exclude={"apiKey", "headers"})
     values["headersEnc"] = s.secrets.encrypt_json(body.headers)
@@ -137,12 +149,15 @@ def _probe_target(s, spec, api_key: str | None, base_url: str | None, headers: d
     account = Account(id="probe", provider=spec, name="probe", api_key=api_key,
                       base_url=(base_url or spec.base_url).rstrip("/"), priority=0, default_model=None,
                       headers=dict(headers or {}))
-    return account.base_url + spec.models_path, account.auth_headers()
+    return account.url(spec.models_path), account.auth_headers()
 
 
 async def _row_probe(s, row: dict):
     spec = _spec(s, row["provider"])
-    return _probe_target(s, spec, s.secrets.decrypt(row["apiKeyEnc"]), row["baseUrl"],
+    base_url = AccountPool.base_url_of(spec, row)
+    if base_url is None:
+        raise ApiError(400, f"connection '{row['id']}' needs 'baseUrl' or 'providerData' for its URL")
+    return _probe_target(s, spec, s.secrets.decrypt(row["apiKeyEnc"]), base_url,
                          s.secrets.decrypt_json(row["headersEnc"], {}))
 
 
@@ -155,9 +170,11 @@ async def test(request: Request):
         _, latency = await list_models(s.session, url, headers)
     except UpstreamError as err:
         await s.connections.update(row["id"], {"status": "error", "lastError": err.message})
+        await s.reload_accounts()  # a connection in error is not tried until it passes again
         return json_response({"ok": False, "latencyMs": None, "error": err.message})
     if row["status"] != "active":
         await s.connections.update(row["id"], {"status": "active", "lastError": None})
+        await s.reload_accounts()
     return json_response({"ok": True, "latencyMs": round(latency, 1)})
 
 

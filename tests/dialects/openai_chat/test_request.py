@@ -150,10 +150,10 @@ def test_reasoning_content_and_effort():
     assert body["max_tokens"] == 2048
 
 
-def test_reasoning_effort_only_when_enabled_with_an_effort():
+def test_reasoning_effort_only_when_enabled():
     base = ChatRequest(model="m", messages=[Message("user", [Text("hi")])])
     base.reasoning = ReasoningConfig(budget_tokens=4000)
-    assert "reasoning_effort" not in CODEC.encode_request(base)
+    assert CODEC.encode_request(base)["reasoning_effort"] == "medium"  # the level that covers the budget
     base.reasoning = ReasoningConfig(effort="high", enabled=False)
     assert "reasoning_effort" not in CODEC.encode_request(base)
     none = CODEC.decode_request(

@@ -1,0 +1,1 @@
+"""Non-chat capabilities (embeddings, image generation): validation and each provider's wire shape."""
