@@ -7,18 +7,31 @@ import logging
 import orjson
 
 from omniroute.server.asgi import JSON_HEADERS, send_bytes
-from omniroute.server.client_audio import TranscriptionRoute
 from omniroute.server.client_chat import ChatRoute
-from omniroute.server.client_embeddings import EmbeddingsRoute
-from omniroute.server.client_images import ImagesRoute
 from omniroute.server.client_models import ModelsRoute
-from omniroute.server.client_provider_routes import PREFIX as PROVIDER_PREFIX
-from omniroute.server.client_provider_routes import ProviderRoutes
-from omniroute.server.client_tokens import CountTokensRoute
 from omniroute.server.services import Services
 from omniroute.settings import Settings
 
 log = logging.getLogger("omniroute")
+
+PROVIDER_PREFIX = "/v1/providers/"
+
+
+class _Lazy:
+    """A route built on its first request: the less used routes keep their imports (multipart
+    parsing, provider adapters) out of start-up time and idle memory."""
+
+    def __init__(self, services: Services, module: str, name: str, *args):
+        self._spec = (services, module, name, args)
+        self._route = None
+
+    async def __call__(self, scope, receive, send):
+        if self._route is None:
+            import importlib
+
+            services, module, name, args = self._spec
+            self._route = getattr(importlib.import_module(module), name)(services, *args)
+        return await self._route(scope, receive, send)
 
 
 class OmniRouteApp:
@@ -32,16 +45,18 @@ class OmniRouteApp:
             "/v1/messages": ChatRoute(services, "anthropic"),
             "/v1/responses": ChatRoute(services, "responses"),
             "/v1/completions": ChatRoute(services, "completions"),
-            "/v1/messages/count_tokens": CountTokensRoute(services, "anthropic"),
+            "/v1/messages/count_tokens": _Lazy(services, "omniroute.server.client_tokens", "CountTokensRoute",
+                                               "anthropic"),
             "/api/chat": ollama,
             "/v1/api/chat": ollama,
-            "/v1/audio/transcriptions": TranscriptionRoute(services),
+            "/v1/audio/transcriptions": _Lazy(services, "omniroute.server.client_audio", "TranscriptionRoute"),
         }
         # Routes that answer GET (their model list) and POST themselves.
-        self._any = {"/v1/embeddings": EmbeddingsRoute(services), "/v1/images/generations": ImagesRoute(services)}
-        self._providers = ProviderRoutes(services)
+        self._any = {"/v1/embeddings": _Lazy(services, "omniroute.server.client_embeddings", "EmbeddingsRoute"),
+                     "/v1/images/generations": _Lazy(services, "omniroute.server.client_images", "ImagesRoute")}
+        self._providers = _Lazy(services, "omniroute.server.client_provider_routes", "ProviderRoutes")
         self._gemini = ChatRoute(services, "gemini")
-        self._gemini_count = CountTokensRoute(services, "gemini")
+        self._gemini_count = _Lazy(services, "omniroute.server.client_tokens", "CountTokensRoute", "gemini")
         self._get = {"/api/tags": ModelsRoute(services, "ollama"), "/v1beta/models": ModelsRoute(services, "gemini")}
         self._models = ModelsRoute(services)
         self._management = None
@@ -50,16 +65,16 @@ class OmniRouteApp:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
-            route = self._any.get(path)
-            if route is not None:
-                return await route(scope, receive, send)
-            if path.startswith(PROVIDER_PREFIX):
-                return await self._providers(scope, receive, send)
             route = self._post.get(path)
             if route is not None:
                 if scope["method"] == "POST":
                     return await route(scope, receive, send)
                 return await _method_not_allowed(scope, send, b"POST")
+            route = self._any.get(path)
+            if route is not None:
+                return await route(scope, receive, send)
+            if path.startswith(PROVIDER_PREFIX):
+                return await self._providers(scope, receive, send)
             if ":" in path and (path.startswith("/v1beta/models/") or path.startswith("/v1/models/")):
                 if scope["method"] == "POST":
                     if path.endswith(":countTokens"):
