@@ -202,7 +202,9 @@ class FakeUpstream:
         ctx: dict[str, Any],
     ) -> RecordedRequest:
         """The record kept of one request (a subclass may add dialect fields)."""
-        return RecordedRequest(request.method, request.path, headers, body, raw, key)
+        record = RecordedRequest(request.method, request.path, headers, body, raw, key)
+        record.query_string = request.query_string  # e.g. Azure's api-version
+        return record
 
     def models_page(self) -> Any:
         """The body of the model-list route served by self.handle_models."""
