@@ -136,8 +136,24 @@ class FakeOllama(FakeUpstream):
         super().__init__(latency_ms, port, record=record, host=host)
         self.strict_models = False
 
+    async def _embed(self, request: web.Request) -> web.StreamResponse:
+        """``/api/embed``: one vector per input, derived from its text (``dimensions`` honoured)."""
+        raw = await request.read()
+        body = orjson.loads(raw) if raw else None
+        denied, _ = self.admit(request, raw, body)
+        if denied is not None:
+            return denied
+        if not isinstance(body, dict) or not body.get("model") or "input" not in body:
+            return web.json_response({"error": "model and input are required"}, status=400)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        size = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+        vectors = [[((sum(map(ord, str(text))) * (i + 1)) % 97) / 97 for i in range(size)] for text in inputs]
+        words = sum(len(str(text).split()) for text in inputs)
+        return web.json_response({"model": body["model"], "embeddings": vectors, "prompt_eval_count": words})
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/api/chat", self.handle_generate)
+        router.add_post("/api/embed", self._embed)
         router.add_get("/api/tags", self.handle_models)
         router.add_get("/api/version", self._version)
         router.add_get("/", self._root)
