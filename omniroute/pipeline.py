@@ -148,7 +148,9 @@ class ChatPipeline:
             url=account.url_for(plan.model, plan.streaming), headers=dict(self._pool.headers(account)),
             body=plan.payload, stream=plan.streaming, model=plan.model,
             token=await tokens.access_token(account) if oauth else account.api_key,
-            account=tokens.executor_account(account) if tokens is not None else {}, base_url=account.base_url))
+            account=tokens.executor_account(account) if tokens is not None else {},
+            # Only a base URL the connection set itself overrides where the executor would send.
+            base_url=account.base_url if account.base_url != account.provider.base_url.rstrip("/") else ""))
         plan.call = call
         return await self.post(call.url, account, call.body, headers=call.headers)
 

@@ -38,12 +38,22 @@ KNOWN_MODELS: dict[str, dict[str, tuple[str, ...]]] = {
 _NOUN = {EMBEDDINGS: "embedding", IMAGES: "image generation"}
 
 
-def known_models(spec: ProviderSpec, kind: str) -> tuple[str, ...]:
-    """The models ``spec`` is known to serve for ``kind`` (a catalog field of that name wins over the table)."""
+# The provider-models ``type`` of each kind (the operator adds "embedding" and "image" models).
+MODEL_TYPE = {EMBEDDINGS: "embedding", IMAGES: "image"}
+
+
+def known_models(spec: ProviderSpec, kind: str, table=None) -> tuple[str, ...]:
+    """The models ``spec`` is known to serve for ``kind`` (a catalog field of that name wins over
+    KNOWN_MODELS); given the gateway's ``ModelTable``, plus the operator's additions, less the hidden."""
     listed = getattr(spec, f"{kind}_models", None)
-    if listed:
-        return tuple(listed)
-    return KNOWN_MODELS[kind].get(spec.id, ())
+    base = tuple(listed) if listed else KNOWN_MODELS[kind].get(spec.id, ())
+    if table is None:
+        return base
+    return table.models(spec.id, MODEL_TYPE[kind], base)
+
+
+def _table(registry):
+    return getattr(registry, "model_table", None)
 
 
 def supports(registry, spec: ProviderSpec, kind: str) -> bool:
@@ -59,9 +69,10 @@ def check_model(registry, spec: ProviderSpec, model: str, requested: str, kind: 
         raise InvalidRequest(
             f"model '{requested}': provider '{spec.id}' does not serve {kind} "
             f"(field 'model' must name a model with the {kind} capability)", code="unsupported_capability")
-    if model in known_models(spec, kind):
+    table = _table(registry)
+    if model in known_models(spec, kind, table):
         return
-    other = next((k for k in KINDS if k != kind and model in known_models(spec, k)), None)
+    other = next((k for k in KINDS if k != kind and model in known_models(spec, k, table)), None)
     if model in spec.models or other is not None:
         what = "a chat model" if other is None else f"an {_NOUN[other]} model"
         raise InvalidRequest(
@@ -73,12 +84,13 @@ def check_model(registry, spec: ProviderSpec, model: str, requested: str, kind: 
 def listing(s, kind: str) -> list[dict]:
     """``provider/model`` entries of ``kind`` that the active connections can serve, OpenAI list items."""
     out, seen = [], set()
+    table = _table(s.registry)
     for provider_id in s.pool.providers():
         spec = s.registry.get(provider_id)
         if spec is None or not supports(s.registry, spec, kind):
             continue
         label = spec.aliases[0] if s.registry.is_custom(provider_id) and spec.aliases else provider_id
-        for name in known_models(spec, kind):
+        for name in known_models(spec, kind, table):
             model_id = f"{label}/{name}"
             if model_id not in seen:
                 seen.add(model_id)
@@ -89,12 +101,15 @@ def listing(s, kind: str) -> list[dict]:
 
 def bare_provider(s, name: str, kind: str) -> ProviderSpec | None:
     """An active provider listing the bare model ``name`` for ``kind`` (None when the name has a
-    provider prefix or no active provider lists it)."""
+    provider prefix, is a model alias, or no active provider lists it)."""
     prefix, sep, _ = name.partition("/")
     if sep and s.registry.get(prefix) is not None:
         return None
+    table = _table(s.registry)
+    if table is not None and name in table.targets:
+        return None  # aliases win over the providers' lists, as in every other route
     for provider_id in s.pool.providers():
         spec = s.registry.get(provider_id)
-        if spec is not None and supports(s.registry, spec, kind) and name in known_models(spec, kind):
+        if spec is not None and supports(s.registry, spec, kind) and name in known_models(spec, kind, table):
             return spec
     return None

@@ -7,18 +7,22 @@ from urllib.parse import unquote
 import orjson
 
 from omniroute.errors import ModelNotFound, OmniRouteError
+from omniroute.routing.resolve import CHAT
 from omniroute.server.asgi import JSON_HEADERS, headers_of, send_bytes
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
 
 
 def catalog_models(s) -> list[dict]:
-    """Every ``provider/model`` the active connections can serve (a provider node's under its prefix)."""
+    """Every ``provider/model`` the active connections can serve (a provider node's under its prefix),
+    with the models the operator added and without the ones hidden."""
     out, seen = [], set()
+    table = s.model_table
     for provider_id in s.pool.providers():
         spec = s.registry.get(provider_id)
         label = spec.aliases[0] if s.registry.is_custom(provider_id) and spec.aliases else provider_id
-        names = list(spec.models)
-        names += [a.default_model for a in s.pool.accounts(provider_id) if a.default_model]
+        names = list(table.models(provider_id, CHAT, spec.models))  # the operator's additions and hides
+        names += [a.default_model for a in s.pool.accounts(provider_id)
+                  if a.default_model and not table.is_hidden(provider_id, CHAT, a.default_model)]
         for name in names:
             model_id = f"{label}/{name}"
             if model_id not in seen:

@@ -17,6 +17,7 @@ from omniroute.oauth import OAuthFlows, OAuthProviders, TokenManager
 from omniroute.pipeline import ChatPipeline
 from omniroute.providers.registry import ProviderRegistry, node_spec
 from omniroute.routing.accounts import AccountPool
+from omniroute.routing.resolve import ModelTable
 from omniroute.routing.selection import SelectionConfig
 from omniroute.server.idle import IdleTrimmer
 from omniroute.settings import Settings
@@ -26,6 +27,8 @@ from omniroute.store.repos import (
     AuditRepo,
     ConnectionsRepo,
     KeysRepo,
+    ModelAliasesRepo,
+    ProviderModelsRepo,
     ProviderNodesRepo,
     SettingsRepo,
     UsageRepo,
@@ -51,6 +54,8 @@ class Services:
         self.settings_repo = SettingsRepo(self.engine)
         self.connections = ConnectionsRepo(self.engine)
         self.nodes = ProviderNodesRepo(self.engine)
+        self.provider_models = ProviderModelsRepo(self.engine)
+        self.model_aliases = ModelAliasesRepo(self.engine)
         self.keys = KeysRepo(self.engine)
         self.usage = UsageRepo(self.engine)
         self.audit = AuditRepo(self.engine)
@@ -59,6 +64,11 @@ class Services:
         self.signer = SessionSigner(settings.jwt_secret)
         self.login_guard = LoginGuard(self.state)
         self.registry = ProviderRegistry()
+        # Aliases and the operator's model lists, read by resolution through the registry.
+        self.model_table = ModelTable()
+        self.registry.model_table = self.model_table
+        # Upstream model lists per connection id: (fetched at, models), for GET /api/providers/{id}/models.
+        self.upstream_models: dict[str, tuple[float, list[dict]]] = {}
         self.keyring = KeyRing()
         self.pool = AccountPool(self.registry, self.secrets, self.state)
         self.oauth_providers = OAuthProviders()  # OMNIROUTE_OAUTH_ENDPOINTS may point them elsewhere
@@ -87,6 +97,7 @@ class Services:
         await self.load_settings()
         await self.reload_keys()
         await self.reload_providers()
+        await self.reload_models()
         self.session = create_session(self.settings)
         self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
                                      recorder=self.recorder)
@@ -157,6 +168,11 @@ class Services:
             log.warning("provider node %r is not served: %s", spec.id, reason)
         self.pool.load(rows)
         self.tokens.load(rows)
+
+    async def reload_models(self) -> None:
+        """Provider models and aliases into the in-memory model table."""
+        rows, aliases = await self.provider_models.list(), await self.model_aliases.list()
+        self.model_table.load(rows, aliases)
 
     async def _ensure_password(self) -> None:
         if await self.settings_repo.get("passwordHash") is not None:

@@ -202,6 +202,62 @@ def _node(row) -> dict:
     return out
 
 
+class ProviderModelsRepo:
+    """Models added to a provider's lists, or hidden from them."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def list(self) -> list[dict]:
+        query = select(t.provider_models).order_by(t.provider_models.c.provider, t.provider_models.c.created_at,
+                                                   t.provider_models.c.id)
+        async with self.engine.connect() as conn:
+            return [_provider_model(r) for r in (await conn.execute(query)).mappings()]
+
+    async def create(self, *, provider: str, model: str, type: str, hidden: bool) -> dict:
+        """Insert one row; a taken (provider, model, type) raises IntegrityError."""
+        row = {"id": new_id(), "provider": provider, "model": model, "type": type, "hidden": hidden,
+               "created_at": time.time()}
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.provider_models).values(**row))
+        return _provider_model(row)
+
+    async def delete(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(t.provider_models).where(t.provider_models.c.id.in_(ids)))
+        return result.rowcount
+
+
+def _provider_model(row) -> dict:
+    return {"id": row["id"], "provider": row["provider"], "model": row["model"], "type": row["type"],
+            "hidden": bool(row["hidden"]), "createdAt": row["created_at"]}
+
+
+class ModelAliasesRepo:
+    """Model aliases: a name clients send and the model it stands for."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def list(self) -> dict[str, str]:
+        query = select(t.model_aliases.c.alias, t.model_aliases.c.model).order_by(t.model_aliases.c.alias)
+        async with self.engine.connect() as conn:
+            return {alias: model for alias, model in (await conn.execute(query)).all()}
+
+    async def create(self, alias: str, model: str) -> None:
+        """Insert one alias; a taken name raises IntegrityError."""
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.model_aliases).values(alias=alias, model=model, created_at=time.time()))
+
+    async def delete(self, alias: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(t.model_aliases).where(t.model_aliases.c.alias == alias))
+        return result.rowcount > 0
+
+
 class KeysRepo:
     """Client API keys, stored as SHA-256 hashes with a short hint for display."""
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -55,6 +56,27 @@ provider_nodes = Table(
     Column("models_json", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+# Models added to a provider's lists (hidden false) or taken out of them (hidden true).
+provider_models = Table(
+    "provider_models",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("provider", String(100), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("hidden", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("provider", "model", "type", name="uq_provider_models_provider_model_type"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("alias", String(200), primary_key=True),
+    Column("model", String(400), nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 api_keys = Table(

@@ -105,3 +105,46 @@ def test_gemini_cli_subscription_speaks_the_cloud_code_envelope(gw, api, oauth):
         sent = upstream.requests[-1]
         assert sent.body["model"] == "gemini-2.5-pro" and "contents" in sent.body["request"]
         assert sent.headers["authorization"].removeprefix("Bearer ") in oauth.valid_access("gemini-cli")
+
+
+def _device_sign_in(api, oauth, pid: str, base_url: str) -> dict:
+    started = api.post(f"/api/oauth/{pid}/device-code").json()
+    oauth.approve(started["userCode"])
+    resp = api.post(f"/api/oauth/{pid}/poll", json={"deviceCode": started["deviceCode"], "baseUrl": base_url})
+    assert resp.status_code in (200, 201), resp.text
+    return resp.json()
+
+
+def _chat(gw, model: str) -> str:
+    return _client(gw).chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "hello there"}]).choices[0].message.content
+
+
+def test_github_copilot_subscription(gw, api, oauth):
+    from tests.fakes.openai_upstream import FakeOpenAI
+
+    with FakeOpenAI() as upstream:
+        _device_sign_in(api, oauth, "github-copilot", upstream.base_url)
+        assert _chat(gw, "gh/gpt-4o") == "echo: hello there"
+        sent = upstream.requests[-1]
+        assert sent.path == "/v1/chat/completions"
+        assert sent.headers["authorization"].removeprefix("Bearer ") in oauth.valid_access("github-copilot")
+        assert sent.headers["copilot-integration-id"] and sent.headers["editor-version"]
+
+
+def test_antigravity_subscription(gw, api, oauth):
+    with FakeCloudCode() as upstream:
+        _sign_in(api, "antigravity", upstream.url + "/v1internal")
+        assert _chat(gw, "ag/gemini-2.5-pro") == "echo: hello there"
+        assert upstream.requests[-1].body["request"]["contents"]
+
+
+def test_iflow_subscription(gw, api, oauth):
+    from tests.fakes.openai_upstream import FakeOpenAI
+
+    with FakeOpenAI() as upstream:
+        _sign_in(api, "iflow", upstream.base_url)
+        assert _chat(gw, "if/qwen3-coder-plus") == "echo: hello there"
+        sent = upstream.requests[-1]
+        assert sent.headers["authorization"].removeprefix("Bearer ") in oauth.valid_access("iflow")
+        assert sent.headers["x-iflow-signature"]

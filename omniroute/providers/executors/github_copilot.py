@@ -42,7 +42,8 @@ class GitHubCopilotExecutor(BaseExecutor):
     default_base = "https://api.githubcopilot.com"
 
     def base(self, call: UpstreamCall) -> str:
-        return (call.account.get("api_endpoint") or call.base_url or self.default_base).rstrip("/")
+        # A base URL set on the connection (a proxy, a test server) wins over the host the token names.
+        return (call.base_url or call.account.get("api_endpoint") or self.default_base).rstrip("/")
 
     def prepare(self, call: UpstreamCall) -> UpstreamCall:
         body = orjson.loads(call.body)

@@ -15,6 +15,9 @@ from omniroute.routing.accounts import Account, AccountPool
 from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
 from omniroute.transport.probe import list_models
 
+# How long an upstream's model list is reused before GET /api/providers/{id}/models asks again.
+MODELS_TTL_S = 300.0
+
 
 def _check_url(value: str | None) -> str | None:
     if value is None:
@@ -126,6 +129,7 @@ async def one(request: Request):
         return json_response(await _with_runtime(s, row))
     if request.method == "DELETE":
         await s.connections.delete(conn_id)
+        s.upstream_models.pop(conn_id, None)
         await s.reload_accounts()
         await s.audit.add(action="provider.delete", status="ok", actor=request.state.actor, target=conn_id,
                           ip=client_ip(request))
@@ -139,6 +143,7 @@ async def one(request: Request):
     if values.get("isActive") is True:
         values.update(status="active", lastError=None)
     row = await s.connections.update(conn_id, values)
+    s.upstream_models.pop(conn_id, None)  # another key or base URL may list other models
     await s.reload_accounts()
     await s.audit.add(action="provider.update", status="ok", actor=request.state.actor, target=conn_id,
                       ip=client_ip(request))
@@ -180,14 +185,22 @@ async def test(request: Request):
 
 @admin
 async def models(request: Request):
+    """The upstream's model list, kept per connection for MODELS_TTL_S (``?refresh=true`` fetches anew)."""
     s = request.app.state.services
     row = await _row_or_404(s, request.path_params["id"])
+    refresh = request.query_params.get("refresh", "").lower()
+    if refresh not in ("", "true", "false", "1", "0"):
+        raise ApiError(400, f"'refresh' must be true or false, got '{refresh}'")
+    cached = s.upstream_models.get(row["id"])
+    if cached is not None and refresh not in ("true", "1") and time.monotonic() - cached[0] < MODELS_TTL_S:
+        return json_response({"models": cached[1]}, headers={"X-OmniRoute-Cache": "HIT"})
     url, headers = await _row_probe(s, row)
     try:
         items, _ = await list_models(s.session, url, headers)
     except UpstreamError as err:
         raise ApiError(502 if err.status >= 500 else 400, f"upstream model list failed: {err.message}") from None
-    return json_response({"models": items})
+    s.upstream_models[row["id"]] = (time.monotonic(), items)
+    return json_response({"models": items}, headers={"X-OmniRoute-Cache": "MISS"})
 
 
 @admin
