@@ -148,3 +148,18 @@ def test_iflow_subscription(gw, api, oauth):
         sent = upstream.requests[-1]
         assert sent.headers["authorization"].removeprefix("Bearer ") in oauth.valid_access("iflow")
         assert sent.headers["x-iflow-signature"]
+
+
+def test_kiro_subscription_speaks_the_aws_event_stream(gw, api, oauth):
+    from tests.fakes.kiro_upstream import FakeKiro
+
+    with FakeKiro() as upstream:
+        _device_sign_in(api, oauth, "kiro", upstream.url)
+        assert _chat(gw, "kr/claude-sonnet-4-5") == "echo: hello there"
+        streamed = "".join(c.choices[0].delta.content or "" for c in _client(gw).chat.completions.create(
+            model="kr/claude-sonnet-4-5", stream=True, messages=[{"role": "user", "content": "one two"}])
+            if c.choices)
+        assert streamed == "echo: one two"
+        sent = upstream.requests[-1]
+        assert sent.headers["authorization"].removeprefix("Bearer ") in oauth.valid_access("kiro")
+        assert sent.body["conversationState"]["currentMessage"]["userInputMessage"]["content"] == "one two"
