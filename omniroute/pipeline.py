@@ -226,7 +226,7 @@ class ChatPipeline:
 
     def _plan(self, ex: Exchange, canonical: ChatRequest | None, target: Target) -> _Plan:
         body, client, upstream = ex.body, ex.client_format, target.provider.dialect
-        if client == upstream:
+        if client == upstream and not (canonical is not None and canonical.foreign_reasoning):
             streaming = self._streaming(ex)
             if client != "gemini":  # Gemini's model lives in the URL
                 body["model"] = target.model

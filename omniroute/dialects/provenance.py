@@ -60,12 +60,18 @@ def _unwrap_any(value: str) -> tuple[str, str, str] | None:
 # ---- requests from clients and to upstreams ---------------------------------------------------
 
 
-def from_client(request: ChatRequest, dialect: str) -> None:
-    """Restore the origin of every payload a client sent back (unwrapped ones are the client's own)."""
+def from_client(request: ChatRequest, dialect: str) -> bool:
+    """Restore the origin of every payload a client sent back (unwrapped ones are the client's own).
+
+    True when some payload came from another issuer: the body can then not pass through to an
+    upstream of the client's own dialect untouched (a model switched mid-conversation)."""
+    foreign = False
     for message in request.messages:
         for i, part in enumerate(message.parts):
             if isinstance(part, Reasoning) and (part.signature or part.redacted):
-                message.parts[i] = _restored(part, dialect)
+                restored = message.parts[i] = _restored(part, dialect)
+                foreign = foreign or (restored.origin is not None and restored.origin != dialect)
+    return foreign
 
 
 def _restored(part: Reasoning, dialect: str) -> Reasoning:

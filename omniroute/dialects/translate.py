@@ -16,7 +16,7 @@ from omniroute.schema import ChatRequest, ChatResponse
 def decode_client(client: str, body: dict) -> ChatRequest:
     """A client's body in canonical form, with the reasoning payloads it hands back restored."""
     request = codec(client).decode_request(body)
-    provenance.from_client(request, client)
+    request.foreign_reasoning = provenance.from_client(request, client)
     return request
 
 

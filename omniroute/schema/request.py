@@ -72,3 +72,6 @@ class ChatRequest:
     # Features of the client's body that only an upstream of the same dialect can honour
     # (e.g. a Responses ``previous_response_id``). Translating such a request is a 400 naming them.
     unportable: list[str] = field(default_factory=list)
+    # Reasoning payloads another vendor issued came back (see dialects/provenance.py): even an
+    # upstream of the client's own dialect must then get the request re-encoded, not passed through.
+    foreign_reasoning: bool = False

@@ -142,3 +142,27 @@ def test_openai_client_thinking_tool_loop(oai, anthropic_upstream):
                                          reasoning_effort="low", max_tokens=2000)
     assert second.choices[0].message.content == "echo: result 3 cats"
     assert anthropic_upstream.requests[-1].body["thinking"] == {"type": "disabled"}  # this turn only
+
+
+def test_model_switch_mid_conversation_keeps_foreign_signatures_away(gateway, claude_conn, anthropic_upstream):
+    """Claude Code switched from a Gemini model to Claude: the Gemini signature it kept (wrapped)
+    must not reach Anthropic, even though client and upstream now speak the same dialect."""
+    from omniroute.dialects.provenance import wrap
+
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="sk-local", max_retries=0)
+    history = [{"role": "user", "content": "find cats"},
+               {"role": "assistant", "content": [
+                   {"type": "thinking", "thinking": "look", "signature": wrap("gemini", "s", "R0VNSU5J")},
+                   {"type": "text", "text": "Looking."}]},
+               {"role": "user", "content": "and dogs?"}]
+    answer = claude.messages.create(model="anthropic/claude-sonnet-4-5", max_tokens=64, messages=history)
+    assert answer.content[0].text == "echo: and dogs?"
+    sent = anthropic_upstream.requests[-1].body
+    assert "R0VNSU5J" not in str(sent) and "omr1." not in str(sent)
+    assert sent["messages"][1]["content"] == [{"type": "text", "text": "Looking."}]
+    native = [{"role": "user", "content": "hi"},
+              {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "sig-native"},
+                                                {"type": "text", "text": "ok"}]},
+              {"role": "user", "content": "again"}]
+    claude.messages.create(model="anthropic/claude-sonnet-4-5", max_tokens=64, messages=native)
+    assert anthropic_upstream.requests[-1].raw.count(b"sig-native") == 1  # passed through untouched

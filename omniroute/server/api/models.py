@@ -68,7 +68,7 @@ def _serves(s, spec, kind: str) -> bool:
 def _catalog_list(spec, kind: str) -> tuple[str, ...]:
     """What the catalog alone lists for ``spec`` and ``kind``."""
     if kind == CHAT:
-        return spec.models if "chat" in spec.capabilities or not spec.capabilities else ()
+        return spec.models if "chat" in spec.capabilities else ()
     if kind == AUDIO:
         own = spec.models if "chat" not in spec.capabilities and "audio" in spec.capabilities else ()
         return tuple(dict.fromkeys((*AUDIO_MODELS.get(spec.id, ()), *own)))
