@@ -121,7 +121,7 @@ def _listed(name: str, registry: ProviderRegistry, pool: AccountPool, table: Mod
             continue
         if hidden and name in hidden.get((provider_id, CHAT), _EMPTY):
             continue
-        if name in spec.models or name in added.get((provider_id, CHAT), ()) \
+        if name in spec.models or (added and name in added.get((provider_id, CHAT), ())) \
                 or any(a.default_model == name for a in pool.accounts(provider_id)):
             return Target(spec, name)
     if every_type:
