@@ -100,3 +100,13 @@ def require_service(name: str, host: str, port: int):
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message}, and CI=true requires it")
     pytest.skip(message)
+
+
+def usage_rows(admin: httpx.Client, key_id: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
+    """The usage rows of one API key, once at least ``count`` are listed (rows are written in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = admin.get("/api/usage/logs", params={"apiKeyId": key_id}).json()["logs"]
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from collections import deque
 
 from omniroute.store.repos import UsageRepo, UsageRow
@@ -72,8 +73,12 @@ class UsageRecorder:
         while todo > 0 and self._pending:
             batch = [self._pending.popleft() for _ in range(min(self._batch, todo, len(self._pending)))]
             todo -= len(batch)
+            started = time.monotonic()
             try:
                 written += await self._repo.insert_many(batch)
+                took = time.monotonic() - started
+                if took > 1.0:
+                    log.warning("usage write of %d rows took %.1f s (database busy?)", len(batch), took)
             except Exception:  # a database hiccup must not lose rows nor kill the writer
                 log.exception("usage write failed; %d rows kept for retry", len(batch))
                 self._pending.extendleft(reversed(batch))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import openai
 import pytest
 
 from tests.fakes.gemini_embed_upstream import FakeGeminiEmbed
 from tests.fakes.openai_answers import EMBEDDING_DIMS, embedding_vector
+from tests.support import usage_rows
 
 MODEL = "openai/text-embedding-3-small"
 
@@ -22,13 +21,6 @@ def post(gateway, body: dict, **kwargs) -> httpx.Response:
     return httpx.post(gateway.url + "/v1/embeddings", json=body, timeout=30, **kwargs)
 
 
-def wait_for_rows(admin, key_id: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = admin.get("/api/usage/logs", params={"apiKeyId": key_id}).json()["logs"]
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +115,7 @@ def test_usage_row_written(gateway, upstream, connection, api_key, admin):
     connection()
     key = api_key()
     sdk(gateway, key["key"]).embeddings.create(model=MODEL, input=["a b c", "d e"])
-    rows = wait_for_rows(admin, key["id"])
+    rows = usage_rows(admin, key["id"])
     assert len(rows) == 1
     row = rows[0]
     assert row["provider"] == "openai" and row["model"] == "text-embedding-3-small"
@@ -137,7 +129,7 @@ def test_failed_request_writes_a_usage_row_too(gateway, upstream, connection, ap
     upstream.fail_next(500)
     assert post(gateway, {"model": MODEL, "input": "x"},
                 headers={"Authorization": f"Bearer {key['key']}"}).status_code == 500
-    rows = wait_for_rows(admin, key["id"])
+    rows = usage_rows(admin, key["id"])
     assert rows and rows[0]["status"] == 500 and rows[0]["error"]
 
 

@@ -4,7 +4,6 @@ fallback, usage, errors."""
 from __future__ import annotations
 
 import base64
-import time
 
 import httpx
 import openai
@@ -14,6 +13,7 @@ import pytest
 from omniroute.providers.registry import ProviderRegistry
 from tests.fakes.fireworks_upstream import FakeFireworks
 from tests.fakes.openai_answers import tiny_png
+from tests.support import usage_rows
 
 PNG = tiny_png()
 FIREWORKS_FLUX = "accounts/fireworks/models/flux-1-schnell-fp8"
@@ -28,13 +28,6 @@ def post(gateway, body: dict, **kwargs) -> httpx.Response:
     return httpx.post(gateway.url + "/v1/images/generations", json=body, timeout=30, **kwargs)
 
 
-def wait_for_rows(admin, key_id: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = admin.get("/api/usage/logs", params={"apiKeyId": key_id}).json()["logs"]
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +114,7 @@ def test_usage_row_written(gateway, upstream, connection, api_key, admin):
     connection()
     key = api_key()
     sdk(gateway, key["key"]).images.generate(model="openai/gpt-image-1", prompt="one two")
-    rows = wait_for_rows(admin, key["id"])
+    rows = usage_rows(admin, key["id"])
     assert len(rows) == 1
     row = rows[0]
     assert row["provider"] == "openai" and row["model"] == "gpt-image-1" and row["clientFormat"] == "images"

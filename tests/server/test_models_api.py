@@ -3,7 +3,6 @@ upstream model list of /api/providers/{id}/models; aliases and custom models see
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import anthropic
@@ -17,6 +16,7 @@ from omniroute.errors import ModelNotFound
 from omniroute.providers.registry import ProviderRegistry
 from omniroute.routing.accounts import AccountPool
 from omniroute.routing.resolve import ModelTable, resolve
+from tests.support import usage_rows
 
 
 def unique(stem: str) -> str:
@@ -66,13 +66,6 @@ def listed_ids(gateway, path: str = "/v1/models") -> list[str]:
     return [m["id"] for m in resp.json()["data"]]
 
 
-def wait_for_rows(admin, key_id: str, timeout: float = 5.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = admin.get("/api/usage/logs", params={"apiKeyId": key_id}).json()["logs"]
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
 
 
 # ---- /api/provider-models: CRUD and validation --------------------------------------------------------
@@ -284,7 +277,7 @@ def test_alias_from_openai_sdk_with_usage_row(gateway, admin, alias, connection,
     answer = client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hello"}])
     assert answer.choices[0].message.content == "echo: hello"
     assert upstream.requests[-1].body["model"] == "gpt-4o-mini"
-    rows = wait_for_rows(admin, key["id"])
+    rows = usage_rows(admin, key["id"])
     assert rows and rows[0]["requestedModel"] == name and rows[0]["model"] == "gpt-4o-mini"
     assert rows[0]["provider"] == "openai"
 
