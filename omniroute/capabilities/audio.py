@@ -513,7 +513,7 @@ class Transcriber:
             form.add_field("file", req.file, filename=req.filename or f"audio.{req.format}",
                            content_type=req.content_type or FORMATS[req.format])
             headers = upstream_headers(OPENAI, account, self._pool.headers(account))
-            return await self._pipeline.post(f"{account.base_url}/audio/transcriptions", account, form,
+            return await self._pipeline.post(account.url("/audio/transcriptions"), account, form,
                                              headers=headers)
 
         async def accept(resp) -> Transcript:

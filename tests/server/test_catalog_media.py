@@ -42,7 +42,10 @@ def test_catalog_provider_embeddings(gateway, admin, spec):
             answer = client.embeddings.create(model=f"{spec.prefix}/{models[0]}", input=["one", "two words"])
             assert len(answer.data) == 2 and all(len(d.embedding) > 0 for d in answer.data)
             assert answer.data[0].embedding != answer.data[1].embedding
-            assert [r for r in fake.requests if r.method == "POST"], "the upstream was not called"
+            sent = [r for r in fake.requests if r.method == "POST"]
+            assert sent, "the upstream was not called"
+            for name, value in spec.query:
+                assert f"{name}={value}" in sent[-1].query_string
         finally:
             admin.delete(f"/api/providers/{conn}")
 
@@ -80,6 +83,9 @@ def test_catalog_provider_transcription(gateway, admin, spec):
             client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-local", max_retries=0)
             answer = client.audio.transcriptions.create(model=f"{spec.prefix}/{model}", file=("a.wav", WAV))
             assert answer.text
-            assert [r for r in fake.requests if r.method == "POST"], "the upstream was not called"
+            sent = [r for r in fake.requests if r.method == "POST"]
+            assert sent, "the upstream was not called"
+            for name, value in spec.query:  # e.g. Azure's api-version
+                assert f"{name}={value}" in sent[-1].query_string
         finally:
             admin.delete(f"/api/providers/{conn}")
