@@ -25,6 +25,7 @@ from omniroute.dialects.registry import codec
 from omniroute.dialects.relay import ObservingRelay, OpenAIPassThrough
 from omniroute.errors import (
     InvalidRequest,
+    ModelNotFound,
     NoAccountAvailable,
     OmniRouteError,
     PermissionDenied,
@@ -33,6 +34,7 @@ from omniroute.errors import (
     classify_upstream,
 )
 from omniroute.routing.accounts import Account, AccountPool
+from omniroute.routing.combos import Combo, order
 from omniroute.routing.resolve import Target, resolve
 from omniroute.schema import ChatRequest, Usage
 from omniroute.store.repos import UsageRow
@@ -42,6 +44,22 @@ from omniroute.usage import estimate
 # Client dialects whose streams carry usage only when ``stream_options.include_usage`` asks.
 _USAGE_OPT_IN = frozenset({"openai", "completions"})
 _STREAM_TYPES = {"ollama": b"application/x-ndjson"}
+_ABSENT = object()
+# Upstream 400s that say the target cannot take this request, where another target may.
+_TARGET_LIMITS = (b"context length", b"context_length", b"maximum context", b"too many tokens",
+                  b"unsupported parameter", b"unsupported_parameter", b"not supported")
+
+
+def _moves_on(err: OmniRouteError) -> bool:
+    """Whether a combo goes on to its next target after ``err``."""
+    if isinstance(err, UpstreamError):
+        if err.next_account:
+            return True
+        text = (err.body or err.message.encode())[:4096].lower()
+        return any(t in text for t in _TARGET_LIMITS)
+    # No connection, a target that no longer resolves, or one that cannot carry this request.
+    return isinstance(err, (NoAccountAvailable, ModelNotFound)) or err.code in (
+        "unsupported_model", "unsupported_feature", "no_account_available")
 
 
 @dataclass(slots=True)
@@ -60,6 +78,7 @@ class Exchange:
     canonical: ChatRequest | None = None  # set once the body has been decoded
     started: float = field(default_factory=time.perf_counter)
     requested_model: str | None = None
+    combo: str | None = None  # the combo the requested model named, if it was one
     target: Target | None = None
     account: Account | None = None
     attempts: int = 0
@@ -118,6 +137,12 @@ class ChatPipeline:
         """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
         canonical = self._decode(ex)
         target = self.route(ex)
+        if target.__class__ is not Target:
+            return await self._run_combo(ex, canonical, target)
+        return await self._serve(ex, canonical, target)
+
+    async def _serve(self, ex: Exchange, canonical: ChatRequest | None, target: Target) -> Answer:
+        """Plan the exchange for one target and try that target's accounts."""
         if "chat" not in target.provider.capabilities:
             raise InvalidRequest(
                 f"model '{ex.requested_model}' belongs to provider '{target.provider.id}', which offers "
@@ -138,6 +163,35 @@ class ChatPipeline:
 
         return await self.attempt(ex, target, send, accept)
 
+    async def _run_combo(self, ex: Exchange, canonical: ChatRequest | None, combo: Combo) -> Answer:
+        """Try a combo's targets in its strategy's order until one answers; a failure that is about the
+        request itself stops at once. When all fail, one error names each target and why."""
+        ex.combo = combo.name
+        names = await order(combo, self._registry.model_table.combos, self._pool.state)
+        body, client_canonical = ex.body, canonical
+        options = body.get("stream_options", _ABSENT)  # _plan edits the body; each target starts afresh
+        failures: list[str] = []
+        last: OmniRouteError | None = None
+        for name in names:
+            if options is _ABSENT:
+                body.pop("stream_options", None)
+            else:
+                body["stream_options"] = options
+            ex.canonical = client_canonical
+            try:
+                ex.target = target = resolve(name, self._registry, self._pool)
+                return await self._serve(ex, client_canonical, target)
+            except OmniRouteError as err:
+                last = err
+                failures.append(f"{name}: HTTP {err.status} {err.message}")
+                if not _moves_on(err):
+                    break
+        if last is None:
+            raise NoAccountAvailable(f"combo '{combo.name}' has no target to try")
+        if len(failures) > 1 or _moves_on(last):
+            last.message = f"every target of combo '{combo.name}' failed: " + "; ".join(failures)
+        raise last
+
     async def _send_adapted(self, account: Account, plan: _Plan) -> aiohttp.ClientResponse:
         """A subscription upstream's call, shaped by its executor (token, URL, headers, envelope)."""
         from omniroute.providers.executors import UpstreamCall
@@ -156,7 +210,7 @@ class ChatPipeline:
 
     def route(self, ex: Exchange) -> Target:
         """Resolve ``ex.requested_model`` to a provider and model, under the key's model rules."""
-        ex.target = target = resolve(ex.requested_model, self._registry, self._pool)
+        ex.target = target = resolve(ex.requested_model, self._registry, self._pool, combos=True)
         if ex.api_key is not None and not ex.api_key.allows_model(ex.requested_model):
             raise PermissionDenied(f"this API key may not use the model '{ex.requested_model}'",
                                    code="model_not_allowed")
@@ -381,7 +435,7 @@ class ChatPipeline:
             connectionId=ex.account.id if ex.account else None,
             model=target.model if target else None,
             requestedModel=ex.requested_model,
-            combo=None,
+            combo=ex.combo,
             clientFormat=ex.client_format,
             upstreamFormat=target.provider.dialect if target else None,
             promptTokens=usage.prompt_total,

@@ -1,7 +1,7 @@
 """Model name → target (provider and upstream model).
 
-Order: ``provider/model`` (id or alias) → a model alias → (combos, when they exist) → a provider
-with an active connection that lists the bare name. Aliases and the operator's model additions
+Order: ``provider/model`` (id or alias) → a model alias → a combo → a provider with an active
+connection that lists the bare name. Aliases and the operator's model additions
 live in a ``ModelTable`` held in memory (``registry.model_table``), so resolving stays a few dict
 lookups; the management API rebuilds it on every change.
 """
@@ -14,6 +14,7 @@ from omniroute.errors import ModelNotFound
 from omniroute.providers.catalog import ProviderSpec
 from omniroute.providers.registry import ProviderRegistry
 from omniroute.routing.accounts import AccountPool
+from omniroute.routing.combos import Combo
 
 CHAT, EMBEDDING, IMAGE, AUDIO = "chat", "embedding", "image", "audio"
 MODEL_TYPES = (CHAT, EMBEDDING, IMAGE)  # what an operator may add to or hide from a provider
@@ -29,7 +30,7 @@ class Target:
 class ModelTable:
     """Aliases and per-provider model additions and hides, ready for the hot path."""
 
-    __slots__ = ("aliases", "targets", "rows", "added", "hidden")
+    __slots__ = ("aliases", "targets", "rows", "added", "hidden", "combos")
 
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}  # as stored: alias → model (maybe another alias)
@@ -37,8 +38,9 @@ class ModelTable:
         self.rows: list[dict] = []  # provider-models rows, as the repository returns them
         self.added: dict[tuple[str, str], tuple[str, ...]] = {}  # (provider id, type) → models added
         self.hidden: dict[tuple[str, str], frozenset[str]] = {}  # (provider id, type) → models hidden
+        self.combos: dict[str, Combo] = {}  # combo name → combo
 
-    def load(self, rows: list[dict], aliases: dict[str, str]) -> None:
+    def load(self, rows: list[dict], aliases: dict[str, str], combos: list[dict] = ()) -> None:
         """Swap in new contents; every structure is built first, then assigned without yielding."""
         added: dict[tuple[str, str], list[str]] = {}
         hidden: dict[tuple[str, str], set[str]] = {}
@@ -49,11 +51,13 @@ class ModelTable:
             else:
                 added.setdefault(key, []).append(row["model"])
         targets = {alias: end for alias in aliases if (end := alias_end(aliases, alias)) is not None}
+        by_name = {row["name"]: Combo.from_row(row) for row in combos}
         self.rows = list(rows)
         self.added = {key: tuple(models) for key, models in added.items()}
         self.hidden = {key: frozenset(models) for key, models in hidden.items()}
         self.aliases = dict(aliases)
         self.targets = targets
+        self.combos = by_name
 
     def models(self, provider_id: str, kind: str, base: tuple[str, ...] = ()) -> tuple[str, ...]:
         """``base`` (the catalog's list) plus the models added, less the hidden ones."""
@@ -86,8 +90,9 @@ def table_of(registry: ProviderRegistry) -> ModelTable | None:
     return getattr(registry, "model_table", None)
 
 
-def resolve(name: str, registry: ProviderRegistry, pool: AccountPool) -> Target:
-    """``provider/model`` (id or alias) first; then an alias; a bare name goes to a provider that lists it."""
+def resolve(name: str, registry: ProviderRegistry, pool: AccountPool, combos: bool = False) -> Target | Combo:
+    """``provider/model`` (id or alias) first; then an alias; then a combo; a bare name goes to a provider
+    that lists it. A combo comes back as itself when ``combos`` is true, else as its first target."""
     prefix, sep, rest = name.partition("/")
     if sep and rest:
         spec = registry.get(prefix)
@@ -97,9 +102,13 @@ def resolve(name: str, registry: ProviderRegistry, pool: AccountPool) -> Target:
     if table is not None:
         aliased = table.targets.get(name)
         if aliased is not None:
-            return _alias_target(name, aliased, registry, pool, table)
-    # Combos come here in the order (alias → combo → provider): a combo name is looked up after
-    # the aliases and before the providers' lists.
+            combo = table.combos.get(aliased)
+            if combo is None:
+                return _alias_target(name, aliased, registry, pool, table)
+            return combo if combos else resolve(combo.targets[0], registry, pool)
+        combo = table.combos.get(name)
+        if combo is not None:
+            return combo if combos else resolve(combo.targets[0], registry, pool)
     target = _listed(name, registry, pool, table)
     if target is None:
         raise ModelNotFound(

@@ -25,6 +25,7 @@ from omniroute.state import MemoryState, SharedState
 from omniroute.store.engine import create_engine, migrate
 from omniroute.store.repos import (
     AuditRepo,
+    CombosRepo,
     ConnectionsRepo,
     KeysRepo,
     ModelAliasesRepo,
@@ -56,6 +57,7 @@ class Services:
         self.nodes = ProviderNodesRepo(self.engine)
         self.provider_models = ProviderModelsRepo(self.engine)
         self.model_aliases = ModelAliasesRepo(self.engine)
+        self.combos = CombosRepo(self.engine)
         self.keys = KeysRepo(self.engine)
         self.usage = UsageRepo(self.engine)
         self.audit = AuditRepo(self.engine)
@@ -170,9 +172,10 @@ class Services:
         self.tokens.load(rows)
 
     async def reload_models(self) -> None:
-        """Provider models and aliases into the in-memory model table."""
-        rows, aliases = await self.provider_models.list(), await self.model_aliases.list()
-        self.model_table.load(rows, aliases)
+        """Provider models, aliases and combos into the in-memory model table."""
+        rows, aliases, combos = (await self.provider_models.list(), await self.model_aliases.list(),
+                                 await self.combos.list())
+        self.model_table.load(rows, aliases, combos)
 
     async def _ensure_password(self) -> None:
         if await self.settings_repo.get("passwordHash") is not None:

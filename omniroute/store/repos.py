@@ -258,6 +258,50 @@ class ModelAliasesRepo:
         return result.rowcount > 0
 
 
+class CombosRepo:
+    """Combos: a name, its targets (``models``), a strategy and a config object."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def list(self) -> list[dict]:
+        query = select(t.combos).order_by(t.combos.c.name)
+        async with self.engine.connect() as conn:
+            return [_combo(r) for r in (await conn.execute(query)).mappings()]
+
+    async def get(self, combo_id: str) -> dict | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(t.combos).where(t.combos.c.id == combo_id))).mappings().first()
+        return None if row is None else _combo(row)
+
+    async def create(self, *, name: str, models: list, strategy: str, config: dict) -> dict:
+        """Insert one combo; a taken name raises IntegrityError."""
+        now = time.time()
+        row = {"id": new_id(), "name": name, "models_json": _dumps(models), "strategy": strategy,
+               "config_json": _dumps(config), "created_at": now, "updated_at": now}
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(t.combos).values(**row))
+        return _combo(row)
+
+    async def update(self, combo_id: str, *, name: str, models: list, strategy: str, config: dict) -> dict | None:
+        values = {"name": name, "models_json": _dumps(models), "strategy": strategy, "config_json": _dumps(config),
+                  "updated_at": time.time()}
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(t.combos).where(t.combos.c.id == combo_id).values(**values))
+        return await self.get(combo_id) if result.rowcount else None
+
+    async def delete(self, combo_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(t.combos).where(t.combos.c.id == combo_id))
+        return result.rowcount > 0
+
+
+def _combo(row) -> dict:
+    return {"id": row["id"], "name": row["name"], "models": _loads(row["models_json"], []),
+            "strategy": row["strategy"], "config": _loads(row["config_json"], {}),
+            "createdAt": row["created_at"], "updatedAt": row["updated_at"]}
+
+
 class KeysRepo:
     """Client API keys, stored as SHA-256 hashes with a short hint for display."""
 

@@ -79,6 +79,19 @@ model_aliases = Table(
     Column("created_at", Float, nullable=False),
 )
 
+# Combos: a name clients use like a model, standing for an ordered or weighted set of targets.
+combos = Table(
+    "combos",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("models_json", Text, nullable=False),
+    Column("strategy", String(40), nullable=False),
+    Column("config_json", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
