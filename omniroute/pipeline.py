@@ -136,7 +136,7 @@ class ChatPipeline:
     async def run(self, ex: Exchange) -> Answer:
         """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
         canonical = self._decode(ex)
-        target = self.route(ex)
+        target = self.route(ex, True)
         if target.__class__ is not Target:
             return await self._run_combo(ex, canonical, target)
         return await self._serve(ex, canonical, target)
@@ -167,6 +167,7 @@ class ChatPipeline:
         """Try a combo's targets in its strategy's order until one answers; a failure that is about the
         request itself stops at once. When all fail, one error names each target and why."""
         ex.combo = combo.name
+        ex.target = None
         names = await order(combo, self._registry.model_table.combos, self._pool.state)
         body, client_canonical = ex.body, canonical
         options = body.get("stream_options", _ABSENT)  # _plan edits the body; each target starts afresh
@@ -183,13 +184,15 @@ class ChatPipeline:
                 return await self._serve(ex, client_canonical, target)
             except OmniRouteError as err:
                 last = err
-                failures.append(f"{name}: HTTP {err.status} {err.message}")
+                # An upstream error already names its status and each connection tried.
+                failures.append(f"{name}: {err.message}" if isinstance(err, UpstreamError)
+                                else f"{name}: HTTP {err.status} {err.message}")
                 if not _moves_on(err):
                     break
         if last is None:
             raise NoAccountAvailable(f"combo '{combo.name}' has no target to try")
         if len(failures) > 1 or _moves_on(last):
-            last.message = f"every target of combo '{combo.name}' failed: " + "; ".join(failures)
+            last.message = f"combo '{combo.name}' failed on each target tried: " + "; ".join(failures)
         raise last
 
     async def _send_adapted(self, account: Account, plan: _Plan) -> aiohttp.ClientResponse:
@@ -208,10 +211,13 @@ class ChatPipeline:
         plan.call = call
         return await self.post(call.url, account, call.body, headers=call.headers)
 
-    def route(self, ex: Exchange) -> Target:
-        """Resolve ``ex.requested_model`` to a provider and model, under the key's model rules."""
-        ex.target = target = resolve(ex.requested_model, self._registry, self._pool, combos=True)
+    def route(self, ex: Exchange, combos: bool = False) -> Target | Combo:
+        """Resolve ``ex.requested_model`` to a provider and model, under the key's model rules; with
+        ``combos`` a combo comes back as itself (else as its first target)."""
+        ex.target = target = resolve(ex.requested_model, self._registry, self._pool, combos)
         if ex.api_key is not None and not ex.api_key.allows_model(ex.requested_model):
+            if target.__class__ is not Target:
+                ex.target = None
             raise PermissionDenied(f"this API key may not use the model '{ex.requested_model}'",
                                    code="model_not_allowed")
         return target

@@ -194,6 +194,11 @@ class AccountPool:
                 raise self.busy_error(provider_id)
             await asyncio.sleep(CONCURRENCY_POLL_S)
 
+    @property
+    def state(self) -> SharedState:
+        """The shared state the pool keeps its counters in (combos keep theirs there too)."""
+        return self._state
+
     @staticmethod
     def busy_error(provider_id: str) -> RateLimited:
         return RateLimited(f"every connection of provider '{provider_id}' is at its concurrency limit "

@@ -29,6 +29,10 @@ def catalog_models(s) -> list[dict]:
                 seen.add(model_id)
                 out.append({"id": model_id, "object": "model", "created": int(s.started_at),
                             "owned_by": provider_id})
+    for combo in table.combos.values():
+        if combo.name not in seen:
+            seen.add(combo.name)
+            out.append({"id": combo.name, "object": "model", "created": int(s.started_at), "owned_by": "combo"})
     from omniroute.capabilities.models import listing
 
     for kind in ("embeddings", "images"):  # the OpenAI list holds every model type

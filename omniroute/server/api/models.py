@@ -175,7 +175,9 @@ def _check_alias(s, alias: str, model: str, aliases: dict[str, str]) -> None:
     if sep and s.registry.get(prefix) is not None:
         raise ApiError(400, f"'alias': '{alias}' starts with '{prefix}/', the prefix of provider "
                             f"'{s.registry.get(prefix).id}', so it could never be reached; pick another name")
-    # Combos share the namespace of bare names: once they exist, a combo's name is refused here too.
+    combo = s.model_table.combos.get(alias)
+    if combo is not None:
+        raise ApiError(409, f"'alias': '{alias}' is the name of combo '{combo.id}'; pick another name")
     if alias in aliases:
         raise ApiError(409, f"alias '{alias}' already exists (for '{aliases[alias]}'); delete it first")
     target_prefix, sep, rest = model.partition("/")
