@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
-from omniroute.schema import ChatRequest, ChatResponse, StreamEvent
+from omniroute.schema import ChatRequest, ChatResponse, StreamError, StreamEvent
+
+# What every stream decoder ends with when the upstream's bytes stop before its final event.
+TRUNCATED = StreamError("upstream stream ended before its final event", "upstream_stream_truncated")
 
 
 class StreamDecoder(Protocol):
@@ -65,3 +69,27 @@ class ModuleCodec:
     def stream_encoder(self, model: str, **options) -> StreamEncoder:
         """A fresh encoder writing one client stream for ``model`` (dialect options passed on)."""
         return self._encoder(model, **options)
+
+
+class FramedDecoder:
+    """The skeleton every framed stream decoder shares: ``_split`` cuts bytes into frames (SSE events,
+    NDJSON lines), ``_events`` turns frames into canonical events and sets ``_finished`` once a
+    Finish or StreamError is out; a stream that ends before that ends with TRUNCATED."""
+
+    _split = None
+    _finished = False
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        """Events completed by ``chunk``."""
+        return self._events(self._split.feed(chunk))
+
+    def finish(self) -> list[StreamEvent]:
+        """Events due at the end of the byte stream; a missing final event becomes a StreamError."""
+        out = self._events(self._split.flush())
+        if not self._finished:
+            self._finished = True
+            out.append(replace(TRUNCATED))
+        return out
+
+    def _events(self, frames: list[bytes]) -> list[StreamEvent]:
+        raise NotImplementedError

@@ -10,6 +10,7 @@ events, encode them in the client's dialect).
 from __future__ import annotations
 
 from omniroute.dialects import provenance
+from omniroute.dialects.base import TRUNCATED as TRUNCATED_EVENT
 from omniroute.dialects.openai_chat.stream import OpenAIStreamRelay
 from omniroute.schema import (
     Finish,
@@ -22,7 +23,7 @@ from omniroute.schema import (
     UsageUpdate,
 )
 
-TRUNCATED = "upstream stream ended before its final event"
+TRUNCATED = TRUNCATED_EVENT.message
 
 
 class TranslatingRelay:

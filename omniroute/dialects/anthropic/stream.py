@@ -14,6 +14,7 @@ from omniroute.dialects.anthropic.response import (
     stop_from_anthropic,
     usage_body,
 )
+from omniroute.dialects.base import FramedDecoder
 from omniroute.schema import (
     Finish,
     MessageStart,
@@ -28,10 +29,8 @@ from omniroute.schema import (
 )
 from omniroute.transport.sse import SSESplitter, event_data
 
-TRUNCATED = StreamError("upstream stream ended before its final event", "upstream_stream_truncated")
 
-
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(FramedDecoder):
     """Anthropic SSE bytes → canonical events; correct for any split of the bytes into chunks."""
 
     def __init__(self) -> None:
@@ -41,18 +40,6 @@ class AnthropicStreamDecoder:
         self._finished = False  # Finish or StreamError emitted: later events are ignored
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        """Events completed by ``chunk``."""
-        return self._events(self._split.feed(chunk))
-
-    def finish(self) -> list[StreamEvent]:
-        """Events due at the end of the byte stream; a missing final event becomes a StreamError."""
-        out = self._events(self._split.flush())
-        if not self._finished:
-            self._finished = True
-            out.append(replace(TRUNCATED))
-        return out
 
     def _events(self, raw_events: list[bytes]) -> list[StreamEvent]:
         out: list[StreamEvent] = []

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import orjson
 
+from omniroute.dialects.base import TRUNCATED, FramedDecoder
 from omniroute.dialects.gemini.response import (
     STOP_TO_GEMINI,
     args_object,
@@ -33,10 +34,8 @@ from omniroute.schema import (
 )
 from omniroute.transport.sse import SSESplitter, event_data
 
-TRUNCATED = StreamError("upstream stream ended before its final event", "upstream_stream_truncated")
 
-
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(FramedDecoder):
     """Gemini SSE bytes → canonical events; correct for any split of the bytes into chunks.
 
     The Finish is held until the byte stream ends, because Gemini may still send usage after the
@@ -51,10 +50,6 @@ class GeminiStreamDecoder:
         self._calls = 0
         self._reason: str | None = None
         self._failed = False
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        """Events completed by ``chunk``."""
-        return self._events(self._split.feed(chunk))
 
     def finish(self) -> list[StreamEvent]:
         """Events due at the end of the byte stream: the Finish, or a StreamError when none was due."""

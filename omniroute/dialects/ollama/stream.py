@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import orjson
 
+from omniroute.dialects.base import FramedDecoder
 from omniroute.dialects.ollama.response import (
     STOP_TO_OLLAMA,
     calls_from,
@@ -29,8 +30,6 @@ from omniroute.schema import (
     UsageUpdate,
 )
 
-TRUNCATED = StreamError("upstream stream ended before its final event", "upstream_stream_truncated")
-
 
 class LineSplitter:
     """Incremental NDJSON framing: ``feed(bytes)`` returns the complete lines seen so far."""
@@ -52,7 +51,7 @@ class LineSplitter:
         return [rest] if rest else []
 
 
-class OllamaStreamDecoder:
+class OllamaStreamDecoder(FramedDecoder):
     """Ollama NDJSON bytes → canonical events; correct for any split of the bytes into chunks."""
 
     def __init__(self) -> None:
@@ -61,18 +60,6 @@ class OllamaStreamDecoder:
         self._finished = False  # Finish or StreamError emitted: later lines are ignored
         self._tools = 0  # tool calls seen so far, which also gives the next call's index
         self._think = ThinkSplitter()
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        """Events completed by ``chunk``."""
-        return self._events(self._split.feed(chunk))
-
-    def finish(self) -> list[StreamEvent]:
-        """Events due at the end of the byte stream; a missing ``done`` line becomes a StreamError."""
-        out = self._events(self._split.flush())
-        if not self._finished:
-            self._finished = True
-            out.append(replace(TRUNCATED))
-        return out
 
     def _events(self, lines: list[bytes]) -> list[StreamEvent]:
         out: list[StreamEvent] = []

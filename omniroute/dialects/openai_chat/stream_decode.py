@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import orjson
 
+from omniroute.dialects.base import TRUNCATED as TRUNCATED_EVENT
 from omniroute.dialects.openai_chat.request_encode import new_call_id
 from omniroute.dialects.openai_chat.response import stop_reason_in
 from omniroute.dialects.openai_chat.usage import usage_from_openai
@@ -27,7 +28,7 @@ from omniroute.schema import (
 )
 from omniroute.transport.sse import SSESplitter, event_data
 
-TRUNCATED = "upstream stream ended before its final event"
+TRUNCATED = TRUNCATED_EVENT.message
 
 
 class _Call:

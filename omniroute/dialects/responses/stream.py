@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import orjson
 
+from omniroute.dialects.base import TRUNCATED, FramedDecoder
 from omniroute.dialects.responses.response import (
     LOCAL_SHELL,
     arguments_text,
@@ -30,7 +29,6 @@ from omniroute.transport.sse import SSESplitter, event_data
 
 __all__ = ["TRUNCATED", "ResponsesStreamDecoder", "ResponsesStreamEncoder", "sse", "stream_error_event"]
 
-TRUNCATED = StreamError("upstream stream ended before its final event", "upstream_stream_truncated")
 
 
 class _Call:
@@ -48,7 +46,7 @@ def _json_chars(text: str) -> str:
     return orjson.dumps(text).decode()[1:-1]
 
 
-class ResponsesStreamDecoder:
+class ResponsesStreamDecoder(FramedDecoder):
     """Responses SSE bytes → canonical events; correct for any split of the bytes into chunks.
 
     Deltas carry the content as it comes; the ``done`` events only fill in what no delta sent
@@ -62,18 +60,6 @@ class ResponsesStreamDecoder:
         self._calls: dict[int, _Call] = {}  # output index → call
         self._streamed: set[int] = set()  # output indexes whose text or reasoning came as deltas
         self._summaries: dict[int, int] = {}  # output index → reasoning summary parts seen
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        """Events completed by ``chunk``."""
-        return self._events(self._split.feed(chunk))
-
-    def finish(self) -> list[StreamEvent]:
-        """Events due at the end of the byte stream; a missing final event becomes a StreamError."""
-        out = self._events(self._split.flush())
-        if not self._finished:
-            self._finished = True
-            out.append(replace(TRUNCATED))
-        return out
 
     def _events(self, raw_events: list[bytes]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
