@@ -12,12 +12,15 @@ status, its OpenAI-style ``type``/``code``, and what routing should do next::
     │   ├── ModelNotFound            404  model_not_found
     │   └── RateLimited              429  (login lock-out, limits)
     ├── NoAccountAvailable           503  no active connection can serve the model
+    │   ├── CircuitOpen              503  the provider's breaker is open (fail fast)
+    │   └── ModelUnavailable         503  the model is locked out on every account
     └── UpstreamError                the upstream's answer; keeps its status
         ├── UpstreamAuthError        401/402/403   -> next account at once
         ├── UpstreamNotFound         404           -> next account
         ├── UpstreamRateLimited      429 or rate-limit text -> next account, cooldown
         ├── UpstreamServerError      408/5xx       -> next account, cooldown
         ├── UpstreamConnectionError  no answer (refused, reset, timeout) -> next account
+        │   └── UpstreamTimeout      504  nothing within the first-byte / target timeout
         └── UpstreamBadRequest       other 4xx     -> stop: the request itself is wrong
 """
 
@@ -30,6 +33,7 @@ class OmniRouteError(Exception):
     """Base of every error the gateway answers with."""
 
     retry_after: str | None = None
+    retry_after_s: float | None = None
     status = 500
     type = "server_error"
     code: str | None = None
@@ -92,6 +96,14 @@ class NoAccountAvailable(OmniRouteError):
     code = "no_account_available"
 
 
+class CircuitOpen(NoAccountAvailable):
+    code = "circuit_open"
+
+
+class ModelUnavailable(NoAccountAvailable):
+    code = "model_unavailable"
+
+
 class UpstreamError(OmniRouteError):
     """An upstream answered with an error (or did not answer)."""
 
@@ -103,6 +115,7 @@ class UpstreamError(OmniRouteError):
         super().__init__(message, code=code, status=status)
         self.body = body
         self.retry_after: str | None = None  # the upstream's Retry-After, passed on to the client
+        self.retry_after_s: float | None = None  # the wait it asked for (Retry-After or rate-limit reset headers)
 
 
 class UpstreamAuthError(UpstreamError):
@@ -131,6 +144,12 @@ class UpstreamConnectionError(UpstreamError):
         super().__init__(message, status=502, code="upstream_unreachable")
 
 
+class UpstreamTimeout(UpstreamConnectionError):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.status, self.code = 504, "upstream_timeout"
+
+
 class UpstreamBadRequest(UpstreamError):
     type = "invalid_request_error"
     next_account = False
@@ -152,6 +171,20 @@ def classify_upstream(status: int, body: bytes) -> UpstreamError:
     if status in (406, 408) or status >= 500:
         return UpstreamServerError(message, status=status, body=body)
     return UpstreamBadRequest(message, status=status, body=body)
+
+
+def from_stream_error(message: str, kind: str | None) -> UpstreamError:
+    """The error of a stream that failed in-band before its first content (an ``error`` event)."""
+    text = f"{kind or ''} {message}".lower().encode()
+    body = orjson.dumps({"error": {"message": message, "type": kind}})
+    if any(t in text for t in _RATE_LIMIT_TEXTS) or b"rate_limit" in text:
+        err: UpstreamError = UpstreamRateLimited(message, status=429, body=body)
+    elif b"invalid_request" in text:
+        err = UpstreamBadRequest(message, status=400, body=body)
+    else:
+        err = UpstreamServerError(message, status=502, body=body)
+    err.message = f"upstream stream failed before its first content: {message}"
+    return err
 
 
 def _upstream_message(body: bytes) -> str | None:

@@ -9,6 +9,7 @@ only the model edited; otherwise it crosses the canonical model (``schema/``) on
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,16 +26,19 @@ from omniroute.dialects.registry import codec
 from omniroute.dialects.relay import ObservingRelay, OpenAIPassThrough
 from omniroute.errors import (
     InvalidRequest,
-    ModelNotFound,
+    ModelUnavailable,
     NoAccountAvailable,
     OmniRouteError,
     PermissionDenied,
     UpstreamConnectionError,
     UpstreamError,
+    UpstreamTimeout,
     classify_upstream,
 )
 from omniroute.routing.accounts import Account, AccountPool
 from omniroute.routing.combos import Combo, order
+from omniroute.routing.fallback import verdict
+from omniroute.routing.resilience import Resilience, retry_after_seconds
 from omniroute.routing.resolve import Target, resolve
 from omniroute.schema import ChatRequest, Usage
 from omniroute.store.repos import UsageRow
@@ -45,21 +49,8 @@ from omniroute.usage import estimate
 _USAGE_OPT_IN = frozenset({"openai", "completions"})
 _STREAM_TYPES = {"ollama": b"application/x-ndjson"}
 _ABSENT = object()
-# Upstream 400s that say the target cannot take this request, where another target may.
-_TARGET_LIMITS = (b"context length", b"context_length", b"maximum context", b"too many tokens",
-                  b"unsupported parameter", b"unsupported_parameter", b"not supported")
-
-
-def _moves_on(err: OmniRouteError) -> bool:
-    """Whether a combo goes on to its next target after ``err``."""
-    if isinstance(err, UpstreamError):
-        if err.next_account:
-            return True
-        text = (err.body or err.message.encode())[:4096].lower()
-        return any(t in text for t in _TARGET_LIMITS)
-    # No connection, a target that no longer resolves, or one that cannot carry this request.
-    return isinstance(err, (NoAccountAvailable, ModelNotFound)) or err.code in (
-        "unsupported_model", "unsupported_feature", "no_account_available")
+# A combo retrying one target waits at most this long for it (a longer Retry-After moves on instead).
+RETRY_WAIT_CAP_S = 10.0
 
 
 @dataclass(slots=True)
@@ -88,6 +79,7 @@ class Exchange:
     error: str | None = None
     recorded: bool = False
     release: Callable[[], Awaitable[None]] | None = None  # frees the account's in-flight slot (streams)
+    session_id: str | None = None  # X-Session-Id: tracked in /api/sessions, sticks to one account per provider
 
 
 @dataclass(slots=True)
@@ -126,12 +118,18 @@ class ChatPipeline:
     """Chat in any client dialect over any upstream dialect."""
 
     tokens = None  # omniroute.oauth.TokenManager (set by Services): subscription accounts' tokens
+    policies = None  # omniroute.routing.policies.PolicySet (set by Services): deny or re-route by key and model
+    sessions = None  # omniroute.routing.sessions.SessionTracker (set by Services): session affinity
+    telemetry = None  # omniroute.usage.telemetry.Telemetry (set by Services)
+    pricing = None  # omniroute.usage.pricing.PricingTable (set by Services): ranks cost-optimized combos
 
-    def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder):
+    def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder,
+                 resilience: Resilience | None = None):
         self._registry = registry
         self._pool = pool
         self._session = session
         self._recorder = recorder
+        self.resilience = resilience or Resilience(pool.state, pool)
 
     async def run(self, ex: Exchange) -> Answer:
         """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
@@ -141,7 +139,8 @@ class ChatPipeline:
             return await self._run_combo(ex, canonical, target)
         return await self._serve(ex, canonical, target)
 
-    async def _serve(self, ex: Exchange, canonical: ChatRequest | None, target: Target) -> Answer:
+    async def _serve(self, ex: Exchange, canonical: ChatRequest | None, target: Target,
+                     timeout_s: float | None = None) -> Answer:
         """Plan the exchange for one target and try that target's accounts."""
         if "chat" not in target.provider.capabilities:
             raise InvalidRequest(
@@ -152,6 +151,9 @@ class ChatPipeline:
             from omniroute.providers.executors import executor_for
 
             plan.executor = executor_for(target.provider)
+        if plan.streaming:  # a stream must show content within the first-byte timeout
+            first_byte = self.resilience.config.firstByteTimeoutMs / 1000
+            timeout_s = min(timeout_s, first_byte) if timeout_s else first_byte
 
         async def send(account: Account) -> aiohttp.ClientResponse:
             if plan.executor is None:
@@ -159,41 +161,102 @@ class ChatPipeline:
             return await self._send_adapted(account, plan)
 
         async def accept(resp: aiohttp.ClientResponse) -> Answer:
-            return self._stream_answer(ex, resp, plan) if plan.streaming else await self._json_answer(ex, resp, plan)
+            if plan.streaming:
+                return await self._stream_answer(ex, resp, plan)
+            return await self._json_answer(ex, resp, plan)
 
-        return await self.attempt(ex, target, send, accept)
+        return await self.attempt(ex, target, send, accept, timeout_s)
 
     async def _run_combo(self, ex: Exchange, canonical: ChatRequest | None, combo: Combo) -> Answer:
-        """Try a combo's targets in its strategy's order until one answers; a failure that is about the
-        request itself stops at once. When all fail, one error names each target and why."""
+        """Try a combo's targets in its strategy's order until one answers (``routing.fallback`` says
+        which failures move on); targets whose every account is cooling down go last. When all fail,
+        one error names each target and why."""
         ex.combo = combo.name
         ex.target = None
-        names = await order(combo, self._registry.model_table.combos, self._pool.state)
+        config = combo.config
+        retries = int(config.get("maxRetries") or 0)
+        delay_s = (config.get("retryDelayMs") or 0) / 1000
+        timeout_s = (config.get("targetTimeoutMs") or 0) / 1000 or None
+        names = await order(combo, self._registry.model_table.combos, self._pool.state,
+                            price_of=self._price_of if combo.strategy == "cost-optimized" else None)
         body, client_canonical = ex.body, canonical
-        options = body.get("stream_options", _ABSENT)  # _plan edits the body; each target starts afresh
+        options = body.get("stream_options", _ABSENT)  # _plan edits the body; each try starts afresh
         failures: list[str] = []
         last: OmniRouteError | None = None
-        for name in names:
-            if options is _ABSENT:
-                body.pop("stream_options", None)
-            else:
-                body["stream_options"] = options
-            ex.canonical = client_canonical
+        deferred: list[tuple[str, Target]] = []
+        queue: list[tuple[str, Target | None]] = [(name, None) for name in names]
+        while queue:
+            name, target = queue.pop(0)
             try:
-                ex.target = target = resolve(name, self._registry, self._pool)
-                return await self._serve(ex, client_canonical, target)
+                if target is None:
+                    target = resolve(name, self._registry, self._pool)
+                    if queue and await self._all_cooling(target):
+                        deferred.append((name, target))
+                        if not any(t is None for _, t in queue):
+                            queue += deferred
+                            deferred = []
+                        continue
             except OmniRouteError as err:
                 last = err
-                # An upstream error already names its status and each connection tried.
-                failures.append(f"{name}: {err.message}" if isinstance(err, UpstreamError)
-                                else f"{name}: HTTP {err.status} {err.message}")
-                if not _moves_on(err):
-                    break
+                failures.append(f"{name}: HTTP {err.status} {err.message}")
+                continue
+            for attempt in range(retries + 1):
+                if options is _ABSENT:
+                    body.pop("stream_options", None)
+                else:
+                    body["stream_options"] = options
+                ex.canonical, ex.target = client_canonical, target
+                try:
+                    return await self._serve(ex, client_canonical, target, timeout_s)
+                except OmniRouteError as err:
+                    last, rule = err, verdict(err)
+                    # An upstream error already names its status and each connection tried.
+                    failures.append(f"{name}: {err.message}" if isinstance(err, UpstreamError)
+                                    else f"{name}: HTTP {err.status} {err.message}")
+                    if not rule.next_target:
+                        return self._combo_failed(combo, failures, err, stop=True)
+                    wait = max(delay_s, getattr(err, "retry_after_s", None) or 0)
+                    if attempt == retries or not (rule.cooldown or rule.breaker) or wait > RETRY_WAIT_CAP_S:
+                        break
+                    if wait:
+                        await asyncio.sleep(wait)
+            if not queue and deferred:
+                queue, deferred = deferred, []
+        return self._combo_failed(combo, failures, last)
+
+    @staticmethod
+    def _combo_failed(combo: Combo, failures: list[str], last: OmniRouteError | None, stop: bool = False):
         if last is None:
             raise NoAccountAvailable(f"combo '{combo.name}' has no target to try")
-        if len(failures) > 1 or _moves_on(last):
+        if len(failures) > 1 or not stop:
             last.message = f"combo '{combo.name}' failed on each target tried: " + "; ".join(failures)
         raise last
+
+    def _price_of(self, name: str, _depth: int = 0) -> float:
+        """A target's blended price per 1M tokens: 0 on a subscription, the cheapest target of a nested
+        combo, infinity when unknown (those go last)."""
+        from omniroute.usage.pricing import blended
+
+        inner = self._registry.model_table.combos.get(name)
+        if inner is not None:
+            return min((self._price_of(t, _depth + 1) for t in inner.targets if _depth < 3), default=float("inf"))
+        try:
+            target = resolve(name, self._registry, self._pool)
+        except OmniRouteError:
+            return float("inf")
+        if target.provider.auth == "oauth":
+            return 0.0
+        return blended(self.pricing.lookup(target.provider.id, target.model)) if self.pricing else float("inf")
+
+    async def _all_cooling(self, target: Target) -> bool:
+        """Whether every account of the target's provider is cooling down (the target goes last)."""
+        accounts = self._pool.accounts(target.provider.id)
+        if not accounts:
+            return False
+        for account in accounts:
+            if not await self._pool.cooldown_left(account.id):
+                return False
+        return True
 
     async def _send_adapted(self, account: Account, plan: _Plan) -> aiohttp.ClientResponse:
         """A subscription upstream's call, shaped by its executor (token, URL, headers, envelope)."""
@@ -214,21 +277,24 @@ class ChatPipeline:
     def route(self, ex: Exchange, combos: bool = False) -> Target | Combo:
         """Resolve ``ex.requested_model`` to a provider and model, under the key's model rules; with
         ``combos`` a combo comes back as itself (else as its first target)."""
+        asked = ex.requested_model
+        if self.policies is not None:  # the operator's deny and re-route rules
+            ex.requested_model = self.policies.apply(ex.api_key.id if ex.api_key else None, asked)
         ex.target = target = resolve(ex.requested_model, self._registry, self._pool, combos)
-        if ex.api_key is not None and not ex.api_key.allows_model(ex.requested_model):
+        if ex.api_key is not None and not ex.api_key.allows_model(asked):
             if target.__class__ is not Target:
                 ex.target = None
-            raise PermissionDenied(f"this API key may not use the model '{ex.requested_model}'",
-                                   code="model_not_allowed")
+            raise PermissionDenied(f"this API key may not use the model '{asked}'", code="model_not_allowed")
         return target
 
-    async def attempt(self, ex: Exchange, target: Target, send, accept) -> Answer:
+    async def attempt(self, ex: Exchange, target: Target, send, accept, timeout_s: float | None = None) -> Answer:
         """Try the target's accounts in turn: ``send(account)`` makes the upstream call, ``accept(resp)``
-        turns a 2xx answer into the client's. Failures move to the next account as the error
-        taxonomy says; when all fail, one error names every account and why."""
-        accounts = await self._accounts(ex, target)
-        if self.tokens is not None:  # subscription accounts whose sign-in expired are skipped
-            accounts = self.tokens.usable(target.provider.id, accounts)
+        turns a 2xx answer into the client's (within ``timeout_s`` when given). Failures move to the
+        next account as ``routing.fallback`` says, and feed the breaker, cooldowns and lockouts;
+        when all fail, one error names every account and why."""
+        resilience = self.resilience
+        probe = await resilience.admit(target.provider)
+        accounts = await self._usable_accounts(ex, target)
         failures: list[str] = []
         last: UpstreamError | None = None
         pool = self._pool
@@ -241,36 +307,85 @@ class ChatPipeline:
             ex.attempts += 1
             ex.account = account
             try:
-                resp = await send(account)
-                if resp.status == 401 and self.tokens is not None and await self.tokens.on_unauthorized(
-                        account, resp.request_info.headers.get("Authorization")):
-                    resp.release()
-                    resp = await send(account)  # once more, same account, with the refreshed token
-                if resp.status < 300:
-                    answer = await accept(resp)
-                    if ex.attempts > 1:
-                        await pool.recovered(account)
-                    if held and answer.stream is not None:
-                        ex.release, held = partial(pool.release, account), False
-                    return answer
-                last = classify_upstream(resp.status, await self._error_body(resp))
-                last.retry_after = resp.headers.get("Retry-After")
+                if timeout_s is None:
+                    answer = await self._try(account, send, accept)
+                else:
+                    try:
+                        async with asyncio.timeout(timeout_s):
+                            answer = await self._try(account, send, accept)
+                    except TimeoutError:
+                        raise UpstreamTimeout(f"upstream sent nothing within {round(timeout_s * 1000)} ms "
+                                              "(first-byte or target timeout)") from None
+                await resilience.succeeded(account, probe)
+                if ex.session_id is not None and self.sessions is not None:
+                    await self.sessions.bind(ex.session_id, target.provider.id, account.id)
+                if held and answer.stream is not None:
+                    ex.release, held = partial(pool.release, account), False
+                return answer
             except UpstreamError as err:
                 last = err
             finally:
                 if held:
                     await pool.release(account)
+            rule = verdict(last)
+            await resilience.failed(account, target.model, last, rule, probe, last.retry_after_s)
+            probe = False
             failures.append(f"{target.provider.id}/{target.model} via connection '{account.name}' "
                             f"({account.id}): HTTP {last.status} {last.message}")
-            if last.cooldown:
-                await self._pool.cool_down(account)
-            if not last.next_account:
+            if not rule.next_account:
                 break
         if last is None:  # every account was at its concurrency limit
             raise pool.busy_error(target.provider.id)
         prefix = "every account failed: " if len(failures) > 1 else "upstream "
         last.message = prefix + "; ".join(failures)
         raise last
+
+    async def _try(self, account: Account, send, accept) -> Answer:
+        """One account: send, refresh a subscription token once on 401, accept a 2xx or raise its error."""
+        resp = await send(account)
+        if resp.status == 401 and self.tokens is not None and await self.tokens.on_unauthorized(
+                account, resp.request_info.headers.get("Authorization")):
+            resp.release()
+            resp = await send(account)  # once more, same account, with the refreshed token
+        if resp.status < 300:
+            return await accept(resp)
+        err = classify_upstream(resp.status, await self._error_body(resp))
+        err.retry_after_s = retry_after_seconds(resp.headers)
+        err.retry_after = resp.headers.get("Retry-After") or (
+            str(max(1, round(err.retry_after_s))) if err.retry_after_s else None)
+        raise err
+
+    async def _usable_accounts(self, ex: Exchange, target: Target) -> list[Account]:
+        """The accounts to try: the strategy's order, expired sign-ins and model lockouts left out,
+        the session's account first."""
+        accounts = await self._accounts(ex, target)
+        if self.tokens is not None:  # subscription accounts whose sign-in expired are skipped
+            accounts = self.tokens.usable(target.provider.id, accounts)
+        if self.resilience.config.lockout.enabled:
+            free, soonest = [], None
+            for account in accounts:
+                until = await self.resilience.locked_until(account.id, target.model)
+                if until is None:
+                    free.append(account)
+                else:
+                    soonest = until if soonest is None else min(soonest, until)
+            if not free and soonest is not None:
+                wait = max(1, round(soonest - time.time()))
+                err = ModelUnavailable(
+                    f"model '{target.model}' of provider '{target.provider.id}' is locked out on every connection "
+                    f"after it was not found or over quota there; it is retried in about {wait} s "
+                    "(POST /api/resilience/reset clears lockouts)")
+                err.retry_after = str(wait)
+                raise err
+            accounts = free
+        if ex.session_id is not None and self.sessions is not None and len(accounts) > 1:
+            preferred = await self.sessions.preferred(ex.session_id, target.provider.id)
+            for i, account in enumerate(accounts):
+                if account.id == preferred:
+                    if i and not await self._pool.cooldown_left(account.id):
+                        accounts = [account, *accounts[:i], *accounts[i + 1:]]
+                    break
+        return accounts
 
     def _decode(self, ex: Exchange) -> ChatRequest | None:
         """Validate the client's body; OpenAI bodies stay raw until a translation needs them."""
@@ -389,7 +504,7 @@ class ChatPipeline:
         headers.append((b"content-type", b"application/json"))
         return Answer(resp.status, headers, body=raw)
 
-    def _stream_answer(self, ex: Exchange, resp: aiohttp.ClientResponse, plan: _Plan) -> Answer:
+    async def _stream_answer(self, ex: Exchange, resp: aiohttp.ClientResponse, plan: _Plan) -> Answer:
         client, upstream = ex.client_format, ex.target.provider.dialect
         if not plan.translate and client == "openai":
             relay = OpenAIPassThrough(plan.client_wants_usage)
@@ -410,7 +525,9 @@ class ChatPipeline:
         if ex.json_array:
             kind = b"application/json; charset=utf-8"
         headers += [(b"content-type", kind), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
-        return Answer(200, headers, stream=UpstreamStream(ex, resp, relay, self.record))
+        stream = UpstreamStream(ex, resp, relay, self.record)
+        await stream.prime()
+        return Answer(200, headers, stream=stream)
 
     def headers(self, ex: Exchange) -> list[tuple[bytes, bytes]]:
         headers = [
@@ -433,6 +550,10 @@ class ChatPipeline:
             ex.status, ex.error = error.status, error.message
         usage = ex.usage or Usage()
         target = ex.target
+        latency_ms = int((time.perf_counter() - ex.started) * 1000)
+        if self.telemetry is not None and target is not None:
+            self.telemetry.observe(target.provider.id, ex.account.id if ex.account else None, latency_ms,
+                                   ex.status < 400)
         self._recorder.record(UsageRow(
             id=self._recorder.new_id(),
             timestamp=time.time(),
@@ -449,7 +570,7 @@ class ChatPipeline:
             cachedTokens=usage.cache_read,
             reasoningTokens=usage.reasoning,
             cost=0.0,
-            latencyMs=int((time.perf_counter() - ex.started) * 1000),
+            latencyMs=latency_ms,
             ttftMs=ex.ttft_ms,
             status=ex.status,
             cache=None,

@@ -83,6 +83,9 @@ def make_gateway(tmp_path):
 @pytest.fixture
 def admin(gateway):
     client = gateway.admin()
+    # The gateway is shared by the session: one test's upstream faults must not leave a breaker
+    # open, a connection cooling down or a model locked out for the next.
+    assert client.post("/api/resilience/reset").status_code == 200
     yield client
     client.close()
 

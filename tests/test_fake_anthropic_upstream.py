@@ -336,3 +336,80 @@ def test_standalone_module() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# ---- fault injection for the gateway's resilience tests ----------------------------------------
+
+OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+def test_stall_first_chunk(fake: FakeAnthropic) -> None:
+    fake.stall_first_chunk(0.2)
+    assert _post(fake).status_code == 200  # not a stream: the stall stays queued
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": HELLO, "stream": True}
+    start = time.perf_counter()
+    with httpx.stream("POST", fake.base_url + "/messages", json=body, headers=VERSION) as resp:
+        headers_at = time.perf_counter() - start
+        first = next(resp.iter_raw())
+        first_at = time.perf_counter() - start
+    assert resp.status_code == 200 and headers_at < 0.15 and first_at >= 0.2
+    assert first.startswith(b"event: message_start")
+    assert [name for name, _ in _events(fake)][-1] == "message_stop"
+
+
+def test_error_event_next(fake: FakeAnthropic, client: anthropic.Anthropic) -> None:
+    fake.error_event_next()
+    events = _events(fake)
+    assert [name for name, _ in events] == ["message_start", "error"]
+    assert events[0][1]["message"]["model"] == "claude-sonnet-4-5"
+    assert events[1][1] == OVERLOADED
+    fake.error_event_next("Rate limited mid-stream", "rate_limit_error")
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        list(client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=HELLO, stream=True))
+    assert caught.value.body == {"type": "error", "error": {"type": "rate_limit_error",
+                                                           "message": "Rate limited mid-stream"}}
+    assert [name for name, _ in _events(fake)][-1] == "message_stop"
+
+
+def test_fail_for_model(fake: FakeAnthropic, client: anthropic.Anthropic) -> None:
+    fake.fail_for_model("claude-broken", 529)
+    for stream in (False, True):
+        resp = _post(fake, model="claude-broken", stream=stream)
+        assert resp.status_code == 529 and resp.json() == OVERLOADED
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        client.messages.create(model="claude-broken", max_tokens=8, messages=HELLO)
+    assert caught.value.status_code == 529
+    assert _post(fake).status_code == 200
+    fake.clear()
+    assert _post(fake, model="claude-broken").status_code == 200
+
+
+def _parse(text: str) -> list[tuple[str, dict]]:
+    """(event name, data) pairs of an SSE body read whole."""
+    out, name = [], None
+    for line in text.splitlines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            out.append((name, json.loads(line[6:])))
+    return out
+
+
+def test_chaos(fake: FakeAnthropic) -> None:
+    fake.chaos(seed=5, rate=1.0, kinds=("error-event", "503"))
+    names = []
+    for _ in range(6):
+        resp = _post(fake, stream=True)
+        names.append("503" if resp.status_code == 503 else [n for n, _ in _parse(resp.text)][-1])
+    assert names.count("error") == fake.chaos_counts.get("error-event", 0)
+    assert names.count("503") == fake.chaos_counts.get("503", 0)
+    assert sum(fake.chaos_counts.values()) == 6 and set(fake.chaos_counts) == {"error-event", "503"}
+
+
+def test_fail_model_option() -> None:
+    with FakeAnthropic.from_args(["--port", "0", "--fail-model", "claude-x=400:prompt is too long"]) as other:
+        resp = httpx.post(other.base_url + "/messages", headers=VERSION,
+                          json={"model": "claude-x", "max_tokens": 8, "messages": HELLO})
+        assert resp.status_code == 400
+        assert resp.json() == {"type": "error", "error": {"type": "invalid_request_error",
+                                                          "message": "prompt is too long"}}

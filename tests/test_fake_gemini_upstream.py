@@ -273,3 +273,63 @@ def test_standalone_module() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# ---- fault injection for the gateway's resilience tests ----------------------------------------
+
+UNAVAILABLE = {"error": {"code": 503, "message": "Overloaded", "status": "UNAVAILABLE"}}
+
+
+def test_stall_first_chunk(fake: FakeGemini) -> None:
+    fake.stall_first_chunk(0.2)
+    assert _post(fake).status_code == 200  # not a stream: the stall stays queued
+    start = time.perf_counter()
+    with httpx.stream("POST", f"{fake.base_url}/models/gemini-2.5-flash:streamGenerateContent",
+                      params={"alt": "sse"}, json={"contents": HELLO}, headers={"x-goog-api-key": "k"}) as resp:
+        headers_at = time.perf_counter() - start
+        first = next(resp.iter_raw())
+        first_at = time.perf_counter() - start
+    assert resp.status_code == 200 and headers_at < 0.15 and first_at >= 0.2
+    assert first.startswith(b"data: {")
+
+
+def test_error_event_next(fake: FakeGemini, client: genai.Client) -> None:
+    fake.error_event_next(count=2)
+    assert _chunks(fake) == [UNAVAILABLE]
+    resp = _post(fake, "streamGenerateContent")  # the JSON-array stream carries it as its only element
+    assert resp.status_code == 200 and resp.json() == [UNAVAILABLE]
+    fake.error_event_next("Quota exceeded mid-stream", "RESOURCE_EXHAUSTED")
+    with pytest.raises(errors.APIError) as caught:
+        list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
+    assert (caught.value.code, caught.value.status, caught.value.message) == (
+        429, "RESOURCE_EXHAUSTED", "Quota exceeded mid-stream")
+    assert _chunks(fake)[-1]["candidates"][0]["finishReason"] == "STOP"
+
+
+def test_fail_for_model(fake: FakeGemini, client: genai.Client) -> None:
+    fake.fail_for_model("gemini-broken", 503)
+    for action in ("generateContent", "streamGenerateContent"):
+        resp = _post(fake, action, model="gemini-broken")
+        assert resp.status_code == 503 and resp.json()["error"]["status"] == "UNAVAILABLE"
+    with pytest.raises(errors.APIError) as caught:
+        client.models.generate_content(model="gemini-broken", contents="x")
+    assert caught.value.code == 503
+    assert _post(fake).status_code == 200
+    fake.clear()
+    assert _post(fake, model="gemini-broken").status_code == 200
+
+
+def test_chaos_retry_after(fake: FakeGemini) -> None:
+    fake.chaos(seed=2, rate=1.0, kinds=("retry-after",))
+    resp = _post(fake)
+    assert (resp.status_code, resp.headers["retry-after"]) == (429, "1")
+    assert resp.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert fake.chaos_counts == {"retry-after": 1}
+
+
+def test_fail_model_option() -> None:
+    with FakeGemini.from_args(["--port", "0", "--fail-model", "gemini-x=400:The input token count exceeds"]) as other:
+        resp = httpx.post(f"{other.base_url}/models/gemini-x:generateContent", json={"contents": HELLO})
+        assert resp.status_code == 400
+        assert resp.json() == {"error": {"code": 400, "message": "The input token count exceeds",
+                                         "status": "INVALID_ARGUMENT"}}

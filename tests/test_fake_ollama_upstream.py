@@ -217,3 +217,62 @@ def test_standalone_module() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# ---- fault injection for the gateway's resilience tests ----------------------------------------
+
+
+def test_stall_first_chunk(fake: FakeOllama) -> None:
+    fake.stall_first_chunk(0.2)
+    assert _post(fake, stream=False).status_code == 200  # not a stream: the stall stays queued
+    start = time.perf_counter()
+    with httpx.stream("POST", fake.url + "/api/chat", json={"model": "llama3.2", "messages": HELLO}) as resp:
+        headers_at = time.perf_counter() - start
+        first = next(resp.iter_raw())
+        first_at = time.perf_counter() - start
+    assert resp.status_code == 200 and headers_at < 0.15 and first_at >= 0.2
+    assert orjson.loads(first.split(b"\n")[0])["done"] is False
+
+
+def test_error_event_next(fake: FakeOllama, client: ollama.Client) -> None:
+    fake.error_event_next()
+    resp = _post(fake)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/x-ndjson")
+    assert resp.content == b'{"error":"Overloaded"}\n'
+    fake.error_event_next("model runner has unexpectedly stopped")
+    with pytest.raises(ollama.ResponseError) as caught:
+        list(client.chat(model="llama3.2", messages=HELLO, stream=True))
+    assert caught.value.error == "model runner has unexpectedly stopped"
+    assert _lines(fake)[-1]["done"] is True
+
+
+def test_fail_for_model(fake: FakeOllama, client: ollama.Client) -> None:
+    fake.fail_for_model("broken:7b", 500, body={"error": "llama runner process has terminated"})
+    for stream in (True, False):
+        resp = _post(fake, model="broken:7b", stream=stream)
+        assert (resp.status_code, resp.json()) == (500, {"error": "llama runner process has terminated"})
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.chat(model="broken:7b", messages=HELLO)
+    assert caught.value.status_code == 500
+    assert _post(fake, stream=False).status_code == 200
+    fake.clear()
+    assert _post(fake, model="broken:7b", stream=False).status_code == 200
+
+
+def test_chaos_cut(fake: FakeOllama) -> None:
+    fake.chaos(seed=4, rate=1.0, kinds=("cut",))
+    body = {"model": "llama3.2", "messages": [{"role": "user", "content": "one two three"}]}
+    lines = []
+    with pytest.raises(httpx.RemoteProtocolError):
+        with httpx.stream("POST", fake.url + "/api/chat", json=body) as resp:
+            lines.extend(line for line in resp.iter_lines() if line)
+    assert len(lines) == 1 and orjson.loads(lines[0])["message"]["content"] == "echo: "
+    assert fake.chaos_counts == {"cut": 1}
+
+
+def test_fail_model_option() -> None:
+    with FakeOllama.from_args(["--port", "0", "--fail-model", "llama3.2:latest=404:model not found"]) as other:
+        resp = httpx.post(other.url + "/api/chat", json={"model": "llama3.2:latest", "messages": HELLO})
+        assert (resp.status_code, resp.json()) == (404, {"error": "model not found"})
+        assert httpx.post(other.url + "/api/chat", json={"model": "llama3.2", "messages": HELLO,
+                                                         "stream": False}).status_code == 200

@@ -459,3 +459,72 @@ def test_standalone_module() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# ---- fault injection for the gateway's resilience tests ----------------------------------------
+
+
+def test_stall_first_chunk(fake: FakeResponses) -> None:
+    fake.stall_first_chunk(0.2)
+    assert _post(fake).status_code == 200  # not a stream: the stall stays queued
+    body = {"model": "gpt-5-mini", "input": "hello there", "stream": True}
+    start = time.perf_counter()
+    with httpx.stream("POST", fake.base_url + "/responses", json=body, headers=AUTH) as resp:
+        headers_at = time.perf_counter() - start
+        first = next(resp.iter_raw())
+        first_at = time.perf_counter() - start
+    assert resp.status_code == 200 and headers_at < 0.15 and first_at >= 0.2
+    assert first.startswith(b"event: response.created")
+
+
+def test_error_event_next(fake: FakeResponses, client: openai.OpenAI) -> None:
+    fake.error_event_next()
+    events = _events(fake)  # each event validated against the SDK's models
+    assert _types(events) == ["response.created", "error", "response.failed"]
+    assert events[1] == {"type": "error", "code": "server_error", "message": "Overloaded", "param": None,
+                         "sequence_number": 1}
+    failed = events[2]["response"]
+    assert failed["status"] == "failed" and failed["output"] == [] and failed["id"] == events[0]["response"]["id"]
+    assert failed["error"] == {"code": "server_error", "message": "Overloaded", "param": None,
+                               "type": "overloaded_error"}
+    fake.error_event_next("Rate limit reached for gpt-5-mini", "rate_limit_error")
+    seen = list(client.responses.create(model="gpt-5-mini", input="hi", stream=True))
+    assert [e.type for e in seen] == ["response.created", "error", "response.failed"]
+    assert (seen[1].code, seen[1].message) == ("rate_limit_exceeded", "Rate limit reached for gpt-5-mini")
+    assert seen[2].response.error.code == "rate_limit_exceeded" and seen[2].response.status == "failed"
+    assert _types(_events(fake))[-1] == "response.completed"
+
+
+def test_fail_for_model(fake: FakeResponses, client: openai.OpenAI) -> None:
+    fake.fail_for_model("gpt-broken", 429, headers={"Retry-After": "2"})
+    for stream in (False, True):
+        resp = _post(fake, model="gpt-broken", stream=stream)
+        assert (resp.status_code, resp.headers["retry-after"]) == (429, "2")
+        assert resp.json()["error"]["code"] == "rate_limit_exceeded"
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="gpt-broken", input="hi")
+    assert _post(fake).status_code == 200
+    fake.clear()
+    assert _post(fake, model="gpt-broken").status_code == 200
+
+
+def test_chaos_reset_and_error_event(fake: FakeResponses) -> None:
+    fake.chaos(seed=9, rate=1.0, kinds=("reset", "error-event"))
+    seen = []
+    for _ in range(8):
+        try:
+            seen.append(_types(_events(fake))[-1])
+        except httpx.TransportError:
+            seen.append("reset")
+    assert seen.count("reset") == fake.chaos_counts.get("reset", 0) > 0
+    assert seen.count("response.failed") == fake.chaos_counts.get("error-event", 0) > 0
+    assert fake.cancelled == 0
+
+
+def test_fail_model_option() -> None:
+    argv = ["--port", "0", "--fail-model", "gpt-x=400:Your input exceeds the context window of this model."]
+    with FakeResponses.from_args(argv) as other:
+        resp = httpx.post(other.base_url + "/responses", json={"model": "gpt-x", "input": "hi"})
+        assert resp.status_code == 400
+        assert resp.json()["error"] == {"message": "Your input exceeds the context window of this model.",
+                                        "type": "invalid_request_error", "param": None, "code": None}

@@ -220,12 +220,19 @@ class AccountPool:
     async def in_flight(self, account_id: str) -> int:
         return int(await self._state.get(inflight_key(account_id)) or 0)
 
-    async def cool_down(self, account: Account) -> float:
-        """Put an account in cooldown, doubling per consecutive failure; returns seconds."""
-        level = await self._state.incr(f"cooldown-level:{account.id}", ttl=COOLDOWN_MAX_S * 2)
-        seconds = min(COOLDOWN_BASE_S * 2 ** (level - 1), COOLDOWN_MAX_S)
-        await self._state.set(f"cooldown:{account.id}", 1, ttl=seconds)
+    async def cool_down(self, account: Account, base_s: float = COOLDOWN_BASE_S, max_s: float = COOLDOWN_MAX_S,
+                        seconds: float | None = None) -> float:
+        """Put an account in cooldown, doubling from ``base_s`` per consecutive failure up to ``max_s``
+        (or for the ``seconds`` the upstream asked for); returns seconds."""
+        level = await self._state.incr(f"cooldown-level:{account.id}", ttl=max(max_s, seconds or 0) * 2)
+        if seconds is None:
+            seconds = min(base_s * 2 ** (level - 1), max_s)
+        if seconds > 0:
+            await self._state.set(f"cooldown:{account.id}", 1, ttl=seconds)
         return seconds
+
+    async def cooldown_level(self, account_id: str) -> int:
+        return int(await self._state.get(f"cooldown-level:{account_id}") or 0)
 
     async def recovered(self, account: Account) -> None:
         await self._state.delete(f"cooldown-level:{account.id}")

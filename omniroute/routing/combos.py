@@ -9,6 +9,7 @@ state, so several instances agree on them.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from omniroute.state import SharedState
@@ -55,21 +56,22 @@ def depth(name: str, graph: dict[str, list[str]], seen: tuple[str, ...] = ()) ->
 
 
 async def order(combo: Combo, combos: dict[str, Combo], state: SharedState, rng: random.Random | None = None,
-                _depth: int = 0) -> list[str]:
-    """The names to try for ``combo``, best first, nested combos expanded; each name once."""
-    ranked = await _rank(combo, state, rng or random)
+                _depth: int = 0, price_of: Callable[[str], float] | None = None) -> list[str]:
+    """The names to try for ``combo``, best first, nested combos expanded; each name once.
+    ``price_of(name)`` ranks a cost-optimized combo (cheapest first; unknown prices last)."""
+    ranked = await _rank(combo, state, rng or random, price_of)
     out: list[str] = []
     for name in ranked:
         inner = combos.get(name)
         if inner is not None and _depth < MAX_DEPTH:
-            names = await order(inner, combos, state, rng, _depth + 1)
+            names = await order(inner, combos, state, rng, _depth + 1, price_of)
         else:
             names = [name] if inner is None else []
         out += [n for n in names if n not in out]
     return out
 
 
-async def _rank(combo: Combo, state: SharedState, rng) -> list[str]:
+async def _rank(combo: Combo, state: SharedState, rng, price_of=None) -> list[str]:
     targets, strategy = list(combo.targets), combo.strategy
     if len(targets) < 2:
         return targets
@@ -88,5 +90,6 @@ async def _rank(combo: Combo, state: SharedState, rng) -> list[str]:
         ranked = sorted(targets, key=lambda t: int(counts.get(t, 0)))  # stable: ties keep the listed order
         await state.hset(f"combo:used:{combo.id}", ranked[0], int(counts.get(ranked[0], 0)) + 1)
         return ranked
-    # priority, and cost-optimized until a pricing table exists: the listed order.
-    return targets
+    if strategy == COST_OPTIMIZED and price_of is not None:
+        return sorted(targets, key=price_of)  # stable: equal prices keep the listed order
+    return targets  # priority: the listed order

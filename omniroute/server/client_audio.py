@@ -44,8 +44,11 @@ class TranscriptionRoute:
         ex = Exchange(body={}, api_key=None, client_format="openai", request_id=headers.get(b"x-request-id"),
                       pinned_connection=headers.get(b"x-omniroute-connection"))
         watch: DisconnectWatch | None = None
+        release = None
         try:
             ex.api_key = authenticate(s.keyring, presented_key(headers), s.require_api_key)
+            if s.limits.active:  # before the upload is read: a refused client sends nothing more
+                release = await s.limits.admit(ex.api_key.id if ex.api_key is not None else None)
             req, kind = await self._read(scope, receive, ex)
             send_call, accept = self.transcriber.call(kind, req, ex.target.model)
             watch = DisconnectWatch(receive)
@@ -70,6 +73,8 @@ class TranscriptionRoute:
         finally:
             if watch is not None:
                 watch.stop()
+            if release is not None:
+                await release()
             s.pipeline.record(ex)
 
     async def _read(self, scope, receive, ex: Exchange):

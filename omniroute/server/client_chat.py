@@ -9,10 +9,12 @@ import orjson
 
 from omniroute.errors import InvalidRequest, ModelNotFound, OmniRouteError
 from omniroute.pipeline import Answer, Exchange
+from omniroute.routing.sessions import HEADERS as SESSION_HEADERS
+from omniroute.routing.sessions import session_id_of
 from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, parse_json, read_body, send_bytes
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
 
-_WANTED = KEY_HEADERS | {b"x-omniroute-connection", b"x-request-id"}
+_WANTED = KEY_HEADERS | {b"x-omniroute-connection", b"x-request-id", *SESSION_HEADERS}
 
 
 def error_payload(dialect: str, err: OmniRouteError) -> bytes:
@@ -59,7 +61,7 @@ class ChatRoute:
         s = self.s
         headers = headers_of(scope, _WANTED)
         ex = Exchange(body={}, api_key=None, client_format=self.dialect, request_id=headers.get(b"x-request-id"),
-                      pinned_connection=headers.get(b"x-omniroute-connection"))
+                      pinned_connection=headers.get(b"x-omniroute-connection"), session_id=session_id_of(headers))
         try:
             raw_key = presented_key(headers)
             if self.dialect == "gemini":
@@ -80,6 +82,22 @@ class ChatRoute:
             ex.refused = err
         return ex
 
+    async def admit(self, ex: Exchange):
+        """The client limits (raises RateLimited) and session tracking of an accepted request; returns
+        the function that frees its in-flight slot, to be awaited once the answer is sent, or None."""
+        s = self.s
+        release = None
+        if s.limits.active:
+            try:
+                release = await s.limits.admit(ex.api_key.id if ex.api_key is not None else None)
+            except OmniRouteError:
+                model = ex.path_model or ex.body.get("model")
+                ex.requested_model = model if isinstance(model, str) else None  # named in the usage row
+                raise
+        if ex.session_id is not None:
+            s.sessions.touch_later(ex.session_id, ex.api_key.id if ex.api_key is not None else None)
+        return release
+
     async def refuse(self, ex: Exchange, err: OmniRouteError, send) -> None:
         """Answer ``err`` in the client's dialect and record it."""
         self.s.pipeline.record(ex, err)
@@ -90,6 +108,10 @@ class ChatRoute:
         ex = await self.accept(scope, receive)
         if ex.refused is not None:
             return await self.refuse(ex, ex.refused, send)
+        try:
+            release = await self.admit(ex)
+        except OmniRouteError as err:
+            return await self.refuse(ex, err, send)
         if self.dialect == "openai" and "messages" not in ex.body and "input" in ex.body:
             ex.client_format = "responses"  # a Responses body sent to the Chat path
         answer: Answer | None = None
@@ -115,6 +137,8 @@ class ChatRoute:
             ex.status, ex.error = 499, "client disconnected"
         finally:
             watch.stop()
+            if release is not None:  # the answer is sent (or abandoned): free the slot first
+                await release()
             if answer is not None and answer.stream is not None:
                 await answer.stream.aclose()
             s.pipeline.record(ex)

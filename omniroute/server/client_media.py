@@ -124,6 +124,10 @@ class MediaRoute:
         ex.client_format = self.kind
         if ex.refused is not None:
             return await self._chat.refuse(ex, ex.refused, send)
+        try:
+            release = await self._chat.admit(ex)
+        except OmniRouteError as err:
+            return await self._chat.refuse(ex, err, send)
         watch = DisconnectWatch(receive)
         try:
             answer = await self.run(ex, forced)
@@ -139,6 +143,8 @@ class MediaRoute:
             ex.status, ex.error = 499, "client disconnected"
         finally:
             watch.stop()
+            if release is not None:
+                await release()
             s.pipeline.record(ex)
 
     async def run(self, ex: Exchange, forced: str | None) -> Answer:

@@ -12,7 +12,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from omniroute.server.api import auth, combos, keys, models, monitoring, nodes, oauth, providers, settings
+from omniroute.server.api import (
+    auth,
+    combos,
+    keys,
+    models,
+    monitoring,
+    nodes,
+    oauth,
+    providers,
+    resilience,
+    routing_rules,
+    settings,
+)
 from omniroute.server.api.common import error_response, json_response
 
 log = logging.getLogger("omniroute")
@@ -44,7 +56,8 @@ def build_management_app(services) -> Starlette:
     """Every /api route, with JSON errors for unknown routes and methods."""
     app = Starlette(
         routes=[*auth.routes, *providers.routes, *nodes.routes, *keys.routes, *monitoring.routes, *oauth.routes,
-                *settings.routes, *models.routes, *combos.routes],
+                *settings.routes, *models.routes, *combos.routes, *routing_rules.routes,
+                *resilience.routes],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
     app.state.services = services

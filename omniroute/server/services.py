@@ -17,9 +17,13 @@ from omniroute.oauth import OAuthFlows, OAuthProviders, TokenManager
 from omniroute.pipeline import ChatPipeline
 from omniroute.providers.registry import ProviderRegistry, node_spec
 from omniroute.routing.accounts import AccountPool
+from omniroute.routing.policies import PolicySet
+from omniroute.routing.resilience import Resilience, ResilienceConfig
 from omniroute.routing.resolve import ModelTable
 from omniroute.routing.selection import SelectionConfig
+from omniroute.routing.sessions import SessionTracker
 from omniroute.server.idle import IdleTrimmer
+from omniroute.server.limits import RateLimits
 from omniroute.settings import Settings
 from omniroute.state import MemoryState, SharedState
 from omniroute.store.engine import create_engine, migrate
@@ -35,7 +39,9 @@ from omniroute.store.repos import (
     UsageRepo,
 )
 from omniroute.transport.session import create_session
+from omniroute.usage.pricing import PricingTable
 from omniroute.usage.recorder import UsageRecorder
+from omniroute.usage.telemetry import Telemetry
 
 log = logging.getLogger("omniroute")
 
@@ -73,12 +79,20 @@ class Services:
         self.upstream_models: dict[str, tuple[float, list[dict]]] = {}
         self.keyring = KeyRing()
         self.pool = AccountPool(self.registry, self.secrets, self.state)
+        self.resilience = Resilience(self.state, self.pool)
+        self.telemetry = Telemetry()
+        self.pricing = PricingTable()
         self.oauth_providers = OAuthProviders()  # OMNIROUTE_OAUTH_ENDPOINTS may point them elsewhere
         self.oauth = OAuthFlows(self.state, lambda: self.session)
         self.tokens = TokenManager(self.connections, self.secrets, self.state, self.oauth, self.oauth_providers)
         self.recorder = UsageRecorder(self.usage, interval_s=settings.usage_flush_interval_s,
                                       batch_size=settings.usage_batch_size)
         self.trimmer = IdleTrimmer(lambda: self.recorder.recorded)
+        # --- policies, client rate limits and sessions (built here, loaded in start) ---
+        self.policies = PolicySet()
+        self.limits = RateLimits(self.state)
+        self.sessions = SessionTracker(self.state)
+        # --- end policies, client rate limits and sessions ---
         self.require_login = True
         self.require_api_key_setting = False
         self.session = None
@@ -97,13 +111,22 @@ class Services:
         self.require_login = bool(await self.settings_repo.get("requireLogin", True))
         self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
         await self.load_settings()
+        self.policies.load(await self.settings_repo.get("policies") or [])  # rows that fail are skipped
+        try:
+            self.limits.configure(await self.settings_repo.get("rateLimit") or {})
+        except ValueError as exc:
+            log.warning("stored setting 'rateLimit' is ignored: %s", exc)
         await self.reload_keys()
         await self.reload_providers()
         await self.reload_models()
         self.session = create_session(self.settings)
         self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
-                                     recorder=self.recorder)
+                                     recorder=self.recorder, resilience=self.resilience)
         self.pipeline.tokens = self.tokens
+        self.pipeline.policies = self.policies
+        self.pipeline.sessions = self.sessions
+        self.pipeline.telemetry = self.telemetry
+        self.pipeline.pricing = self.pricing
         self.recorder.start()
         self.trimmer.start()
         # Everything built so far lives as long as the process: move it out of the
@@ -130,7 +153,7 @@ class Services:
         await self.engine.dispose()
 
     # Keys of the general settings object (GET/PUT /api/settings), each stored under its own key.
-    GENERAL_SETTINGS = ("accountSelection",)
+    GENERAL_SETTINGS = ("accountSelection", "resilience")
 
     async def load_settings(self) -> None:
         """Apply every stored general setting; a stored value that no longer validates is ignored."""
@@ -147,6 +170,8 @@ class Services:
         """Make one validated general setting live."""
         if key == "accountSelection":
             self.pool.configure(SelectionConfig.from_json(value))
+        elif key == "resilience":
+            self.resilience.config = ResilienceConfig.from_json(value)
 
     async def reload_keys(self) -> None:
         self.keyring.load(await self.keys.list())

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, RecordedRequest, bearer, json_response
+from tests.fakes.base import ErrorEvent, FakeUpstream, RecordedRequest, bearer, json_response
 from tests.fakes.openai_answers import split_fragments
 
 DEFAULT_MODELS = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-3-5-haiku-latest"]
@@ -251,6 +251,14 @@ class FakeAnthropic(FakeUpstream):
 
     def is_streaming(self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any]) -> bool:
         return body.get("stream") is True
+
+    def stream_error(
+        self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any], event: ErrorEvent
+    ) -> tuple[str, list[bytes]]:
+        # message_start, then `event: error` (e.g. overloaded_error mid-stream), then the body ends.
+        start = _sse("message_start", message=Answer(body)._envelope([], None, 1))
+        error = _sse("error", error={"type": event.kind, "message": event.message})
+        return "text/event-stream", [start, error]
 
     async def answer(
         self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,

@@ -9,7 +9,10 @@ import asyncio
 import collections
 import contextlib
 import logging
+import random
 import signal
+import socket
+import struct
 import threading
 from dataclasses import dataclass
 from typing import Any, Self
@@ -39,6 +42,59 @@ class _Fault:
     headers: dict[str, str] | None
     raw: bytes | None = None
     content_type: str = "text/html"
+
+
+CHAOS_KINDS: tuple[str, ...] = ("500", "503", "429", "retry-after", "hang", "cut", "reset", "error-event")
+# Per-request state: seconds write_stream waits between the headers and the first chunk, and whether
+# the fake itself closed the connection (so it is not counted as a client disconnect).
+if hasattr(web, "RequestKey"):  # aiohttp >= 3.12 prefers typed keys
+    _STALL: Any = web.RequestKey("fake_stall", float)
+    _DROPPED: Any = web.RequestKey("fake_dropped", bool)
+else:
+    _STALL, _DROPPED = "fake_stall", "fake_dropped"
+
+
+@dataclass
+class ErrorEvent:
+    """An in-band stream error queued by error_event_next (or picked by chaos)."""
+
+    message: str = "Overloaded"
+    kind: str = "overloaded_error"
+
+
+class _Chaos:
+    """Seeded random faults: each draw fails with probability `rate`, the kind picked from `kinds`."""
+
+    def __init__(self, seed: int, rate: float, kinds: tuple[str, ...], hang_s: float):
+        unknown = sorted(set(kinds) - set(CHAOS_KINDS))
+        if unknown or not kinds:
+            raise ValueError(f"chaos kinds must be a non-empty subset of {CHAOS_KINDS}, got {kinds!r}")
+        self.rng = random.Random(seed)
+        self.rate = rate
+        self.kinds = tuple(kinds)
+        self.hang_s = hang_s
+
+    def draw(self) -> str | None:
+        """The fault kind for one request, or None (the caller holds the fake's lock)."""
+        if self.rng.random() >= self.rate:
+            return None
+        return self.rng.choice(self.kinds)
+
+
+def closed_port(host: str = "127.0.0.1") -> int:
+    """A loopback port that refuses connections: bound to learn a free port, then closed unlistened."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def parse_fail_model(spec: str) -> tuple[str, int, str | None]:
+    """Parse `MODEL=STATUS[:MESSAGE]` (the --fail-model option) into (model, status, message)."""
+    model, sep, rest = spec.partition("=")
+    status, _, message = rest.partition(":")
+    if not sep or not model or not status.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected MODEL=STATUS[:MESSAGE], got {spec!r}")
+    return model, int(status), message or None
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -76,6 +132,13 @@ class FakeUpstream:
         self._key_faults: dict[str, int] = {}
         self._cuts: collections.deque[int] = collections.deque()
         self._hangs: collections.deque[float] = collections.deque()
+        self._stalls: collections.deque[float] = collections.deque()
+        self._error_events: collections.deque[ErrorEvent] = collections.deque()
+        self._model_faults: dict[str, _Fault] = {}
+        self._chaos: _Chaos | None = None
+        self.chaos_counts: dict[str, int] = {}
+        # Controls are called from the test's thread while the fake's loop serves in its own.
+        self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -101,6 +164,12 @@ class FakeUpstream:
         self._key_faults.clear()
         self._cuts.clear()
         self._hangs.clear()
+        self._stalls.clear()
+        self._error_events.clear()
+        with self._lock:
+            self._model_faults.clear()
+            self._chaos = None
+            self.chaos_counts = {}
         self.cancelled = 0
 
     def fail_next(
@@ -124,6 +193,41 @@ class FakeUpstream:
     def hang_next(self, seconds: float) -> None:
         """Delay the next generation answer by `seconds` (on top of latency_ms)."""
         self._hangs.append(seconds)
+
+    def stall_first_chunk(self, seconds: float, count: int = 1) -> None:
+        """Make the next `count` streaming answers send their 200 status and headers at once, then wait
+        `seconds` before the first body chunk (a slow first byte; hang_next delays the headers instead)."""
+        for _ in range(count):
+            self._stalls.append(seconds)
+
+    def error_event_next(self, message: str = "Overloaded", kind: str = "overloaded_error", count: int = 1) -> None:
+        """Make the next `count` streaming answers a 200 stream that carries the dialect's in-band error
+        event (see stream_error) early and then ends. Dialects without one answer an HTTP 500."""
+        for _ in range(count):
+            self._error_events.append(ErrorEvent(message, kind))
+
+    def fail_for_model(
+        self, model: str, status: int, body: dict | None = None, headers: dict | None = None
+    ) -> None:
+        """Make every generation request for `model` (as the dialect names it: the body's `model`, or
+        the URL's for Gemini) fail with `status` until clear(). Such requests leave the one-shot
+        controls (fail_next, hang_next, ...) queued for the next request they would reach."""
+        with self._lock:
+            self._model_faults[model] = _Fault(status, body, headers)
+
+    def chaos(
+        self, seed: int, rate: float, kinds: tuple[str, ...] = CHAOS_KINDS, hang_s: float = 0.2
+    ) -> None:
+        """Until clear(), fail each generation request with probability `rate`, the fault kind drawn
+        by a random.Random(seed): "500"/"503"/"429" answer that status; "retry-after" a 429 with
+        `Retry-After: 1`; "hang" delays `hang_s` and then answers normally; "cut" drops a stream after
+        one chunk (a non-streaming request: closes the connection without an answer); "reset" resets
+        the TCP connection without an HTTP answer; "error-event" as error_event_next (a 500 when not
+        streaming). A request that takes a fail_next fault is left alone. self.chaos_counts counts
+        the faults dealt, per kind."""
+        with self._lock:
+            self._chaos = _Chaos(seed, rate, tuple(kinds), hang_s)
+            self.chaos_counts = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -229,6 +333,20 @@ class FakeUpstream:
         """Answer a valid generation request (`cut`: see cut_stream_after, streams only)."""
         raise NotImplementedError
 
+    def request_model(self, body: Any, ctx: dict[str, Any]) -> str | None:
+        """The model a generation request names (the URL's, from request_context, else the body's)."""
+        model = ctx.get("model")
+        if model is None and isinstance(body, dict):
+            model = body.get("model")
+        return model if isinstance(model, str) else None
+
+    def stream_error(
+        self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any], event: ErrorEvent
+    ) -> tuple[str, list[bytes]] | None:
+        """(content type, chunks) of a 200 stream whose early event is the dialect's in-band error,
+        or None when the dialect has none (the request then gets an HTTP 500)."""
+        return None
+
     # ---- handlers --------------------------------------------------------------------------
 
     def error(self, status: int, message: str | None = None) -> web.Response:
@@ -266,24 +384,95 @@ class FakeUpstream:
         denied = denied or self.reject(headers, body, ctx)
         if denied is not None:
             return denied
-        # Faults are taken at arrival time so concurrent requests consume them in order.
-        fault = self._faults.popleft() if self._faults else None
-        hang = self._hangs.popleft() if self._hangs else 0.0
         streaming = self.is_streaming(request, body, ctx)
-        cut = self._cuts.popleft() if streaming and self._cuts else None
+        model_fault = self._model_fault(body, ctx)
+        fault: _Fault | None = None
+        hang, cut, stall, error_event, drop = 0.0, None, 0.0, None, None
+        if model_fault is None:
+            # Faults are taken at arrival time so concurrent requests consume them in order.
+            fault = self._faults.popleft() if self._faults else None
+            hang = self._hangs.popleft() if self._hangs else 0.0
+            cut = self._cuts.popleft() if streaming and self._cuts else None
+            stall = self._stalls.popleft() if streaming and self._stalls else 0.0
+            error_event = self._error_events.popleft() if streaming and self._error_events else None
+            kind, chaos_hang = self._chaos_draw() if fault is None else (None, 0.0)
+            if kind in ("500", "503", "429"):
+                fault = _Fault(int(kind), None, None)
+            elif kind == "retry-after":
+                fault = _Fault(429, None, {"Retry-After": "1"})
+            elif kind == "hang":
+                hang += chaos_hang
+            elif kind == "cut" and streaming:
+                cut = 1
+            elif kind in ("cut", "reset"):
+                drop = kind
+            elif kind == "error-event" and streaming:
+                error_event = ErrorEvent()
+            elif kind == "error-event":
+                fault = _Fault(500, None, None)
         try:
             delay = self.latency_ms / 1000 + hang
             if delay > 0:
                 await asyncio.sleep(delay)
+            if model_fault is not None:
+                fault = model_fault
+            if drop is not None:
+                return await self._drop(request, reset=drop == "reset")
             if fault is not None and fault.raw is not None:
                 return web.Response(body=fault.raw, status=fault.status, content_type=fault.content_type,
                                     headers=fault.headers)
             if fault is not None:
                 return json_response(fault.body or self.error_body(fault.status), fault.status, fault.headers)
+            if stall > 0:
+                request[_STALL] = stall
+            if error_event is not None:
+                stream = self.stream_error(request, body, ctx, error_event)
+                if stream is None:
+                    return self.error(500, error_event.message)
+                content_type, chunks = stream
+                return await self.write_stream(request, content_type, chunks, cut=False)
             return await self.answer(request, body, streaming, cut, ctx)
         except (asyncio.CancelledError, ConnectionResetError):
-            self.cancelled += 1
+            if not request.get(_DROPPED):
+                self.cancelled += 1
             raise
+
+    def _model_fault(self, body: Any, ctx: dict[str, Any]) -> _Fault | None:
+        """The fail_for_model fault for this request's model, if any."""
+        if not self._model_faults:
+            return None
+        model = self.request_model(body, ctx)
+        if model is None:
+            return None
+        with self._lock:
+            return self._model_faults.get(model) or self._model_faults.get(model.removeprefix("models/"))
+
+    def _chaos_draw(self) -> tuple[str | None, float]:
+        """(chaos fault kind for one request or None when it is spared, the chaos hang in seconds)."""
+        with self._lock:
+            if self._chaos is None:
+                return None, 0.0
+            kind = self._chaos.draw()
+            if kind is not None:
+                self.chaos_counts[kind] = self.chaos_counts.get(kind, 0) + 1
+            return kind, self._chaos.hang_s
+
+    async def _drop(self, request: web.Request, *, reset: bool) -> web.StreamResponse:
+        """Close the connection without an HTTP answer: a TCP reset (RST) with `reset`, else an orderly
+        close (FIN). aiohttp then cancels this handler, which ends here."""
+        request[_DROPPED] = True
+        transport = request.transport
+        if transport is not None:
+            if reset:
+                sock = transport.get_extra_info("socket")
+                with contextlib.suppress(AttributeError, OSError):
+                    # Linger on with a zero timeout: close() sends RST instead of FIN.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.abort()
+            else:
+                transport.close()
+        await asyncio.sleep(5)  # cancelled as soon as aiohttp sees the connection is gone
+        return web.Response(status=500)
 
     async def write_stream(
         self, request: web.Request, content_type: str, chunks: list[bytes], *, cut: bool,
@@ -295,7 +484,10 @@ class FakeUpstream:
         if no_cache:
             headers["Cache-Control"] = "no-cache"
         resp = web.StreamResponse(headers=headers)
-        await resp.prepare(request)
+        await resp.prepare(request)  # a StreamResponse sends its status line and headers right away
+        stall = request.get(_STALL, 0.0)
+        if stall > 0:
+            await asyncio.sleep(stall)  # stall_first_chunk: headers are out, the body is late
         delay = self.chunk_delay_ms / 1000
         for i, chunk in enumerate(chunks):
             if delay > 0 and i > 0:
@@ -313,6 +505,11 @@ class FakeUpstream:
         return resp
 
     # ---- standalone server -----------------------------------------------------------------
+
+    def apply_fail_models(self, specs: list[tuple[str, int, str | None]]) -> None:
+        """Apply parsed --fail-model options: fail_for_model with the dialect's error body."""
+        for model, status, message in specs:
+            self.fail_for_model(model, status, self.error_body(status, message))
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -333,20 +530,31 @@ class FakeUpstream:
         await self.stop_async()
 
     @classmethod
-    def main(cls, argv: list[str] | None = None) -> None:
-        """Run the fake in the foreground until SIGTERM/SIGINT."""
+    def from_args(cls, argv: list[str] | None = None) -> Self:
+        """The fake the standalone server's command line describes, configured but not started."""
         parser = argparse.ArgumentParser(description=cls.description)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=cls.default_port)
         parser.add_argument("--latency-ms", type=float, default=0)
         parser.add_argument("--chunk-delay-ms", type=float, default=0)
+        parser.add_argument(
+            "--fail-model", action="append", default=[], type=parse_fail_model, metavar="MODEL=STATUS[:MESSAGE]",
+            help="every request for MODEL fails with STATUS (and MESSAGE in the dialect's error body); repeatable",
+        )
         cls.add_arguments(parser)
         parser.add_argument("--no-record", action="store_true", help="do not keep requests (benchmarks)")
         args = parser.parse_args(argv)
-        logging.getLogger("aiohttp.access").disabled = True
         fake = cls(args.latency_ms, args.port, record=not args.no_record, host=args.host)
         fake.chunk_delay_ms = args.chunk_delay_ms
+        fake.apply_fail_models(args.fail_model)
         fake.configure(args)
+        return fake
+
+    @classmethod
+    def main(cls, argv: list[str] | None = None) -> None:
+        """Run the fake in the foreground until SIGTERM/SIGINT."""
+        fake = cls.from_args(argv)
+        logging.getLogger("aiohttp.access").disabled = True
         try:
             import uvloop
         except ImportError:

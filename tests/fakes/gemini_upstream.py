@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, RecordedRequest, bearer, json_response
+from tests.fakes.base import ErrorEvent, FakeUpstream, RecordedRequest, bearer, json_response
 
 DEFAULT_MODELS = ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash"]
 _JSON = "application/json"
@@ -24,6 +24,16 @@ _ERRORS: dict[int, tuple[str, str]] = {
     500: ("INTERNAL", "An internal error has occurred."),
     503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
 }
+
+
+_CODES = {kind: status for status, (kind, _) in _ERRORS.items()}
+
+
+def stream_error_body(message: str, kind: str) -> dict[str, Any]:
+    """The error object Gemini streams in place of a chunk: 503 UNAVAILABLE unless `kind` names
+    another Google status (e.g. RESOURCE_EXHAUSTED: 429)."""
+    status = kind if kind in _CODES else "UNAVAILABLE"
+    return {"error": {"code": _CODES[status], "message": message, "status": status}}
 
 
 def error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -247,6 +257,15 @@ class FakeGemini(FakeUpstream):
 
     def is_streaming(self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any]) -> bool:
         return _ACTIONS[ctx["action"]]
+
+    def stream_error(
+        self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any], event: ErrorEvent
+    ) -> tuple[str, list[bytes]]:
+        # The error object stands in for the first chunk (google-genai raises APIError on it).
+        error = orjson.dumps(stream_error_body(event.message, event.kind))
+        if request.query.get("alt") == "sse":
+            return "text/event-stream", [b"data: " + error + b"\n\n"]
+        return _JSON, [b"[" + error + b"]"]
 
     async def answer(
         self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,

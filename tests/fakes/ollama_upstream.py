@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, json_response
+from tests.fakes.base import ErrorEvent, FakeUpstream, json_response
 
 DEFAULT_MODELS = ["llama3.2", "qwen2.5-coder"]
 _NDJSON = "application/x-ndjson"
@@ -185,6 +185,13 @@ class FakeOllama(FakeUpstream):
 
     def is_streaming(self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any]) -> bool:
         return body.get("stream") is not False  # Ollama streams unless told not to
+
+    def stream_error(
+        self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any], event: ErrorEvent
+    ) -> tuple[str, list[bytes]]:
+        # Ollama reports a failure after its 200 as one {"error": "..."} line (the ollama client
+        # raises ResponseError on it); `kind` has no place in its wire format.
+        return _NDJSON, [orjson.dumps({"error": event.message}) + b"\n"]
 
     async def answer(
         self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, RecordedRequest, _Fault, json_response
+from tests.fakes.base import ErrorEvent, FakeUpstream, RecordedRequest, _Fault, json_response
 from tests.fakes.openai_answers import (
     Plan,
     embedding_inputs,
@@ -50,7 +51,18 @@ class FakeOpenAI(FakeUpstream):
     send_usage = True  # False: like servers that report no usage at all
 
     def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
-        return error_body(status)
+        body = error_body(status)
+        if message is not None:
+            body["error"]["message"] = message
+        return body
+
+    def stream_error(
+        self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any], event: ErrorEvent
+    ) -> tuple[str, list[bytes]]:
+        # What OpenAI sends when a stream fails after its 200: one data event carrying an `error`
+        # object (the openai SDK raises APIError on it), then the body ends without [DONE].
+        error = {"message": event.message, "type": event.kind, "param": None, "code": None}
+        return "text/event-stream", [b"data: " + orjson.dumps({"error": error}) + b"\n\n"]
 
     def models_page(self) -> dict[str, Any]:
         return models_list(self.models)

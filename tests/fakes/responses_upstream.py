@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, json_response
+from tests.fakes.base import ErrorEvent, FakeUpstream, json_response
 from tests.fakes.openai_answers import error_body as openai_error_body
 from tests.fakes.openai_answers import models_list, split_fragments
 
@@ -28,6 +28,11 @@ def error_body(
     if message is not None:
         body["error"].update(message=message, param=param, code=code)
     return body
+
+
+# ResponseError.code values a stream error maps to (any other kind becomes "server_error").
+_FAILED_CODES = {"rate_limit_error": "rate_limit_exceeded", "rate_limit_exceeded": "rate_limit_exceeded",
+                 "invalid_prompt": "invalid_prompt", "server_error": "server_error"}
 
 
 def _type_name(value: Any) -> str:
@@ -380,6 +385,22 @@ class FakeResponses(FakeUpstream):
 
     def is_streaming(self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any]) -> bool:
         return body.get("stream") is True
+
+    def stream_error(
+        self, request: web.Request, body: dict[str, Any], ctx: dict[str, Any], event: ErrorEvent
+    ) -> tuple[str, list[bytes]]:
+        # response.created, then an `error` event (ResponseErrorEvent: code/message/param at the top
+        # level), then the terminal response.failed whose response carries the ResponseError.
+        answer = Answer(body, self.cached_tokens)
+        code = _FAILED_CODES.get(event.kind, "server_error")
+        failed = {**answer.response("failed"),
+                  "error": {"code": code, "message": event.message, "param": None, "type": event.kind}}
+        events = [
+            {"type": "response.created", "response": answer.response("in_progress")},
+            {"type": "error", "code": code, "message": event.message, "param": None},
+            {"type": "response.failed", "response": failed},
+        ]
+        return _SSE, [_sse({**e, "sequence_number": n}) for n, e in enumerate(events)]
 
     async def answer(
         self, request: web.Request, body: dict[str, Any], streaming: bool, cut: int | None,

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.routing import Route
 
+from omniroute.routing.resilience import profile_name
 from omniroute.server.api.common import ApiError, admin, json_response
 
 
@@ -20,7 +21,10 @@ async def health(request: Request):
         db = "ok"
     except Exception as exc:  # the health answer reports the failure instead of failing itself
         db = f"error: {exc.__class__.__name__}"
-    providers = {pid: {"breaker": "closed", "accounts": len(s.pool.accounts(pid))} for pid in s.pool.providers()}
+    providers = {}
+    for pid in s.pool.providers():
+        providers[pid] = {**await s.resilience.breaker_state(pid), "accounts": len(s.pool.accounts(pid)),
+                          "profile": profile_name(s.pool.accounts(pid)[0].provider)}
     return json_response({
         "status": "ok" if db == "ok" else "degraded",
         "uptimeS": round(time.time() - s.started_at, 1),

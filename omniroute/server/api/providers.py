@@ -77,7 +77,9 @@ async def _with_runtime(s, row: dict) -> dict:
     out = _public(s, row)
     left = await s.pool.cooldown_left(row["id"])
     if left:
-        out["status"], out["rateLimitedUntil"] = "cooldown", time.time() + left
+        out["rateLimitedUntil"] = time.time() + left
+        if out.get("status") not in ("expired", "error"):  # a broken sign-in says more than a backoff
+            out["status"] = "cooldown"
     return out
 
 
