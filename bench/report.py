@@ -23,6 +23,7 @@ class Row:
     dialect: str = "openai"  # the request body's dialect
     base: str | None = None  # the direct row this one is compared with (default: same streaming mode)
     translated_from: str | None = None  # a translation row: the pass-through row its latency is held to
+    fallback_of: str | None = None  # a fallback row: the row without the failing first target
 
 
 @dataclass
@@ -144,8 +145,26 @@ def _verdict(ok: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "n/a"}[ok]
 
 
+def _fallback_costs(report: Report) -> list[tuple[str, str]]:
+    """What one fallback adds: the fallback row's p50 minus its plain row's, per concurrency."""
+    by_name = {row.name: row for row in report.rows}
+    lines = []
+    for row in report.rows:
+        plain = by_name.get(row.fallback_of or "")
+        if plain is None:
+            continue
+        for conc, cell in row.cells.items():
+            other = plain.cells.get(conc)
+            if isinstance(cell, CellResult) and isinstance(other, CellResult):
+                lines.append((f"one fallback ({row.name} vs {plain.name}), c={conc}",
+                              f"+{cell.p50_ms - other.p50_ms:.2f} ms p50, +{cell.p99_ms - other.p99_ms:.2f} ms p99, "
+                              f"{cell.rps / other.rps:.0%} of its RPS (includes the failing upstream's own latency)"))
+    return lines
+
+
 def _extras(report: Report) -> list[tuple[str, str]]:
     lines = [(k, f"{v:.3f} s") for k, v in report.startup.items()]
+    lines += _fallback_costs(report)
     lines += [(f"gateway RSS, {k}", f"{v:.1f} MB") for k, v in report.rss_mb.items()]
     return lines
 

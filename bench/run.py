@@ -25,6 +25,7 @@ OUT = REPO / "bench" / "out"
 CONCURRENCIES = (1, 16, 64)
 PASSWORD = "bench-password"
 PROMPT = [{"role": "user", "content": "Say hello to the benchmark"}]
+FALLBACK_COMBO = "bench-fallback"
 
 
 class BenchError(RuntimeError):
@@ -170,6 +171,11 @@ def configure_gateway(port: int, upstream_port: int, anthropic_port: int | None 
                   "baseUrl": f"http://127.0.0.1:{anthropic_port}/v1"}
         status, _, body = request(port, "POST", "/api/providers", claude, auth)
         _expect("POST /api/providers (anthropic)", status, body, (200, 201))
+    # A combo whose first target always fails (the fake answers model "broken" with a context-length
+    # 400, which moves on to the next target without cooling anything down): one fallback per request.
+    combo = {"name": FALLBACK_COMBO, "models": ["openai/broken", "openai/gpt-4o-mini"]}
+    status, _, body = request(port, "POST", "/api/combos", combo, auth)
+    _expect("POST /api/combos", status, body, (200, 201, 409))
     status, _, body = request(port, "POST", "/api/keys", {"name": "bench"}, auth)
     _expect("POST /api/keys", status, body, (200, 201))
     key = json.loads(body).get("key")
@@ -295,6 +301,8 @@ def main() -> int:
                 "--latency-ms",
                 "20",
                 "--no-record",
+                "--fail-model",
+                "broken=400:maximum context length exceeded",
             ],
         )
         children.append(fake)
@@ -324,6 +332,8 @@ def main() -> int:
             (Row("direct", False, False), upstream_port),
             (Row("gateway", True, False), gateway_port),
             (Row("stack floor", True, False, reference=True), floor_port),
+            (Row("combo, 1st target failing", True, False, reference=True, model=FALLBACK_COMBO,
+                 fallback_of="gateway"), gateway_port),
             (Row("direct stream", False, True), upstream_port),
             (Row("gateway stream", True, True), gateway_port),
             (Row("stack floor stream", True, True, reference=True), floor_port),

@@ -293,8 +293,8 @@ class ChatPipeline:
         next account as ``routing.fallback`` says, and feed the breaker, cooldowns and lockouts;
         when all fail, one error names every account and why."""
         resilience = self.resilience
-        probe = await resilience.admit(target.provider)
         accounts = await self._usable_accounts(ex, target)
+        probe = await resilience.admit(target.provider)
         failures: list[str] = []
         last: UpstreamError | None = None
         pool = self._pool
@@ -335,6 +335,8 @@ class ChatPipeline:
             if not rule.next_account:
                 break
         if last is None:  # every account was at its concurrency limit
+            if probe:  # no upstream answered: the next request probes instead
+                await resilience.unprobe(target.provider.id)
             raise pool.busy_error(target.provider.id)
         prefix = "every account failed: " if len(failures) > 1 else "upstream "
         last.message = prefix + "; ".join(failures)

@@ -46,8 +46,9 @@ TARGET_LIMITS = (b"context length", b"context_length", b"maximum context", b"too
                  b"unsupported_parameter", b"not supported", b"does not support")
 # A 429 (or 402) that is about a spent allowance rather than a momentary rate.
 # (Gemini says "quota" and "exhausted" for every per-minute 429 too, so those words alone do not count.)
-QUOTA_TEXTS = (b"insufficient_quota", b"billing", b"credit balance", b"usage limit", b"limit reached",
-               b"per day", b"perday", b"daily")
+# (Nor does "limit reached": OpenAI's per-minute 429 reads "Rate limit reached for ...".)
+QUOTA_TEXTS = (b"insufficient_quota", b"billing", b"credit balance", b"usage limit", b"per day", b"perday",
+               b"daily")
 # Errors raised before any upstream call that another target may not share.
 TARGET_CODES = frozenset({"unsupported_model", "unsupported_feature", "no_account_available",
                           "circuit_open", "model_unavailable", "concurrency_limited"})
@@ -78,9 +79,9 @@ def verdict(err: OmniRouteError) -> Verdict:
     if isinstance(err, UpstreamError):
         text = _text(err)
         if isinstance(err, UpstreamRateLimited):
-            if err.status in (402, 429) and any(t in text for t in QUOTA_TEXTS):
-                return OVER_QUOTA_429 if err.status == 429 else OVER_QUOTA
-            return TRANSIENT
+            if err.status == 402:  # payment required, whatever its text says
+                return OVER_QUOTA
+            return OVER_QUOTA_429 if any(t in text for t in QUOTA_TEXTS) else TRANSIENT
         if isinstance(err, UpstreamAuthError):
             return OVER_QUOTA if err.status == 402 else CREDENTIALS
         if isinstance(err, UpstreamNotFound):

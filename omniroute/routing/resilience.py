@@ -144,6 +144,10 @@ class Resilience:
         await state.delete(f"brk:p:{provider_id}")
         await state.hset("brk:known", provider_id, 1)
 
+    async def unprobe(self, provider_id: str) -> None:
+        """Give the half-open slot back: the probe request never reached the upstream."""
+        await self._state.delete(f"brk:p:{provider_id}")
+
     async def close(self, provider_id: str) -> None:
         for key in ("t", "o", "f", "p"):
             await self._state.delete(f"brk:{key}:{provider_id}")
@@ -182,8 +186,9 @@ class Resilience:
         cfg, state = self.config.lockout, self._state
         name = f"{account.id}{_SEP}{model}"
         level = await state.incr(f"lock-level:{name}", ttl=cfg.maxMs / 1000 * 2)
-        if seconds is None:
-            seconds = min(cfg.baseMs / 1000 * 2 ** (level - 1), cfg.maxMs / 1000)
+        if not seconds:  # no hint (or "retry now"): the backoff
+            seconds = cfg.baseMs / 1000 * 2 ** (level - 1)
+        seconds = min(seconds, cfg.maxMs / 1000)
         until = time.time() + seconds
         await state.hset("lockouts", name, f"{until}|{account.provider.id}|{reason}")
         return seconds
