@@ -34,6 +34,7 @@ from omniroute.errors import (
     UpstreamError,
     UpstreamTimeout,
     classify_upstream,
+    detached,
 )
 from omniroute.routing.accounts import Account, AccountPool
 from omniroute.routing.combos import Combo, order
@@ -197,7 +198,7 @@ class ChatPipeline:
                             deferred = []
                         continue
             except OmniRouteError as err:
-                last = err
+                last = detached(err)
                 failures.append(f"{name}: HTTP {err.status} {err.message}")
                 continue
             for attempt in range(retries + 1):
@@ -209,7 +210,7 @@ class ChatPipeline:
                 try:
                     return await self._serve(ex, client_canonical, target, timeout_s)
                 except OmniRouteError as err:
-                    last, rule = err, verdict(err)
+                    last, rule = detached(err), verdict(err)
                     # An upstream error already names its status and each connection tried.
                     failures.append(f"{name}: {err.message}" if isinstance(err, UpstreamError)
                                     else f"{name}: HTTP {err.status} {err.message}")
@@ -323,7 +324,7 @@ class ChatPipeline:
                     ex.release, held = partial(pool.release, account), False
                 return answer
             except UpstreamError as err:
-                last = err
+                last = detached(err)
             finally:
                 if held:
                     await pool.release(account)

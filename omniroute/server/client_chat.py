@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from omniroute.errors import InvalidRequest, ModelNotFound, OmniRouteError
+from omniroute.errors import InvalidRequest, ModelNotFound, OmniRouteError, detached
 from omniroute.pipeline import Answer, Exchange
 from omniroute.routing.sessions import HEADERS as SESSION_HEADERS
 from omniroute.routing.sessions import session_id_of
@@ -79,7 +79,7 @@ class ChatRoute:
             if not isinstance(ex.body, dict):
                 raise InvalidRequest("request body must be a JSON object")
         except OmniRouteError as err:
-            ex.refused = err
+            ex.refused = detached(err)
         return ex
 
     async def admit(self, ex: Exchange):

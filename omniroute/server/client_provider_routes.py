@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-from omniroute.errors import OmniRouteError
+from omniroute.errors import OmniRouteError, detached
 from omniroute.pipeline import Exchange
 from omniroute.server.asgi import JSON_HEADERS, send_bytes
 from omniroute.server.client_chat import ChatRoute
@@ -36,7 +36,7 @@ class ForcedChatRoute(ChatRoute):
                 if isinstance(model, str) and model:
                     ex.body["model"] = forced_model(self.s.registry, spec, model)
             except OmniRouteError as err:
-                ex.refused = err
+                ex.refused = detached(err)
         return ex
 
 
