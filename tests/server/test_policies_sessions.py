@@ -151,3 +151,29 @@ def test_sessions_are_listed_with_request_counts(gateway, admin, connection, api
 
 def test_sessions_need_admin(gateway):
     assert gateway.client().get("/api/sessions").status_code == 401
+
+
+def test_a_session_sticks_to_the_account_that_served_it(gateway, admin, upstream, connection):
+    for i in range(3):
+        connection(name=f"aff-{i}", apiKey=f"sk-aff-{i}")
+    assert admin.put("/api/settings", json={"accountSelection": {"strategy": "round-robin",
+                                                                 "stickyUses": 1}}).status_code == 200
+    try:
+        client = gateway.client()
+
+        def served(session: str | None) -> str:
+            headers = {"X-Session-Id": session} if session else {}
+            assert client.post("/v1/chat/completions", json=CHAT, headers=headers).status_code == 200
+            return upstream.requests[-1].api_key
+
+        assert len({served(None) for _ in range(6)}) == 3, "without a session, round-robin moves on"
+        session = f"sticky-{uuid.uuid4().hex}"
+        first = served(session)
+        assert {served(session) for _ in range(6)} == {first}, "a session stays on its account"
+        upstream.fail_for_key(first, 503)  # its account fails: the session moves, then stays put
+        moved = served(session)
+        assert moved != first
+        assert {served(session) for _ in range(4)} == {moved}
+    finally:
+        admin.put("/api/settings", json={"accountSelection": {"strategy": "fill-first", "stickyUses": 3,
+                                                              "perProvider": {}}})
