@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 
@@ -33,3 +35,24 @@ def api_key(admin):
         return resp.json()
 
     return make
+
+
+@pytest.fixture
+def combo(request, admin):
+    """Factory: POST /api/combos; every combo made is deleted after the test (newest first). A test
+    module's ``COMBO_MODELS`` are the default targets."""
+    made: list[str] = []
+    default = getattr(request.module, "COMBO_MODELS", ("openai/gpt-4o-mini", "openai/gpt-4o"))
+
+    def make(models=None, strategy: str | None = None, name: str | None = None, **fields) -> dict:
+        body = {"name": name or f"combo-{uuid.uuid4().hex[:8]}", "models": list(models or default), **fields}
+        if strategy is not None:
+            body["strategy"] = strategy
+        resp = admin.post("/api/combos", json=body)
+        assert resp.status_code == 201, resp.text
+        made.append(resp.json()["id"])
+        return resp.json()
+
+    yield make
+    for combo_id in reversed(made):
+        admin.delete(f"/api/combos/{combo_id}")

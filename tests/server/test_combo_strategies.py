@@ -21,27 +21,11 @@ from omniroute.usage.pricing_defaults import DEFAULT_PRICES
 
 MINI, FOUR_O, FOUR_ONE_MINI = "openai/gpt-4o-mini", "openai/gpt-4o", "openai/gpt-4.1-mini"
 THREE = (MINI, FOUR_O, FOUR_ONE_MINI)
+COMBO_MODELS = (MINI, FOUR_O)
 
 
 def unique(stem: str) -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def combo(admin):
-    """Factory: POST /api/combos; every combo made is deleted after the test (newest first)."""
-    made: list[str] = []
-
-    def make(models=(MINI, FOUR_O), strategy: str = "priority", name: str | None = None, **fields) -> dict:
-        body = {"name": name or unique("strat"), "models": list(models), "strategy": strategy, **fields}
-        resp = admin.post("/api/combos", json=body)
-        assert resp.status_code == 201, resp.text
-        made.append(resp.json()["id"])
-        return resp.json()
-
-    yield make
-    for combo_id in reversed(made):
-        admin.delete(f"/api/combos/{combo_id}")
 
 
 @pytest.fixture

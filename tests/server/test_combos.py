@@ -18,26 +18,11 @@ from omniroute.state import MemoryState
 from tests.support import usage_rows
 
 FIRST, SECOND = "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"
+COMBO_MODELS = (FIRST, SECOND)
 
 
 def unique(stem: str) -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def combo(admin):
-    """Factory: POST /api/combos; every combo made is deleted after the test (newest first)."""
-    made: list[str] = []
-
-    def make(name: str | None = None, models=(FIRST, SECOND), **fields) -> dict:
-        resp = admin.post("/api/combos", json={"name": name or unique("combo"), "models": list(models), **fields})
-        assert resp.status_code == 201, resp.text
-        made.append(resp.json()["id"])
-        return resp.json()
-
-    yield make
-    for combo_id in reversed(made):
-        admin.delete(f"/api/combos/{combo_id}")
 
 
 @pytest.fixture
