@@ -24,6 +24,7 @@ class Row:
     base: str | None = None  # the direct row this one is compared with (default: same streaming mode)
     translated_from: str | None = None  # a translation row: the pass-through row its latency is held to
     fallback_of: str | None = None  # a fallback row: the row without the failing first target
+    extra: dict = field(default_factory=dict)  # more request body fields (e.g. temperature 0: cacheable)
 
 
 @dataclass

@@ -238,7 +238,7 @@ def start_gateway(
 def run_row(load: LoadGen, row: Row, port: int, key: str | None, seconds: float, warmup: float) -> None:
     """Warm up, then measure the row at every concurrency."""
     model = row.model or ("openai/gpt-4o-mini" if row.gateway else "gpt-4o-mini")
-    body: dict = {"model": model, "messages": PROMPT, "max_tokens": 16}
+    body: dict = {"model": model, "messages": PROMPT, "max_tokens": 16, **row.extra}
     if row.stream:
         body["stream"] = True
     payload = json.dumps(body, separators=(",", ":")).encode()
@@ -334,6 +334,7 @@ def main() -> int:
             (Row("stack floor", True, False, reference=True), floor_port),
             (Row("combo, 1st target failing", True, False, reference=True, model=FALLBACK_COMBO,
                  fallback_of="gateway"), gateway_port),
+            (Row("cache hit", True, False, reference=True, extra={"temperature": 0}), gateway_port),
             (Row("direct stream", False, True), upstream_port),
             (Row("gateway stream", True, True), gateway_port),
             (Row("stack floor stream", True, True, reference=True), floor_port),

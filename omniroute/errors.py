@@ -10,7 +10,8 @@ status, its OpenAI-style ``type``/``code``, and what routing should do next::
     │   ├── AuthenticationFailed     401  invalid_api_key
     │   ├── PermissionDenied         403
     │   ├── ModelNotFound            404  model_not_found
-    │   └── RateLimited              429  (login lock-out, limits)
+    │   ├── RateLimited              429  (login lock-out, limits)
+    │   └── Conflict                 409  (an Idempotency-Key reused with another body)
     ├── NoAccountAvailable           503  no active connection can serve the model
     │   ├── CircuitOpen              503  the provider's breaker is open (fail fast)
     │   └── ModelUnavailable         503  the model is locked out on every account
@@ -88,6 +89,12 @@ class RateLimited(ClientError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limited"
+
+
+class Conflict(ClientError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
 
 
 class NoAccountAvailable(OmniRouteError):

@@ -24,6 +24,7 @@ from omniroute.dialects.openai_chat.request import validate_chat_request
 from omniroute.dialects.openai_chat.usage import usage_from_openai
 from omniroute.dialects.registry import codec
 from omniroute.dialects.relay import ObservingRelay, OpenAIPassThrough
+from omniroute.dialects.tap import StreamTap, progress_supported
 from omniroute.errors import (
     InvalidRequest,
     ModelUnavailable,
@@ -81,6 +82,15 @@ class Exchange:
     recorded: bool = False
     release: Callable[[], Awaitable[None]] | None = None  # frees the account's in-flight slot (streams)
     session_id: str | None = None  # X-Session-Id: tracked in /api/sessions, sticks to one account per provider
+    no_cache: bool = False  # X-OmniRoute-No-Cache: true
+    progress: bool = False  # X-OmniRoute-Progress: true
+    cache: str | None = None  # "HIT" or "MISS" for a request the response cache could answer
+    cache_key: str | None = None
+    cache_model: str | None = None  # the resolved model the entry is filed under
+    tap: object | None = None  # dialects.tap.StreamTap of a cacheable or progress-reporting stream
+    idempotent: bool = False  # a replay of an earlier request's answer
+    semantic: tuple | None = None  # (scope, text, vector) of a semantic-cache miss, to index its answer
+    idempotency_key: str | None = None  # Idempotency-Key, or X-Request-Id
 
 
 @dataclass(slots=True)
@@ -123,6 +133,7 @@ class ChatPipeline:
     sessions = None  # omniroute.routing.sessions.SessionTracker (set by Services): session affinity
     telemetry = None  # omniroute.usage.telemetry.Telemetry (set by Services)
     pricing = None  # omniroute.usage.pricing.PricingTable (set by Services): ranks cost-optimized combos
+    cache = None  # omniroute.cache.responder.CacheResponder (set by Services): the response cache
 
     def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder,
                  resilience: Resilience | None = None):
@@ -136,9 +147,26 @@ class ChatPipeline:
         """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
         canonical = self._decode(ex)
         target = self.route(ex, True)
+        if self.cache is not None and self.cache.wants(ex, canonical):
+            if canonical is None:
+                canonical = ex.canonical = translate.decode_client(ex.client_format, ex.body)
+            resolved = (f"{target.provider.id}/{target.model}" if target.__class__ is Target
+                        else f"combo:{target.name}")
+            entry = await self.cache.lookup(ex, canonical, resolved)
+            if entry is not None:
+                return self._cached(ex, entry, canonical)
         if target.__class__ is not Target:
             return await self._run_combo(ex, canonical, target)
         return await self._serve(ex, canonical, target)
+
+    def _cached(self, ex: Exchange, entry, canonical: ChatRequest) -> Answer:
+        """A cache hit in the client's dialect; no upstream call, no cost."""
+        ex.status = 200
+        headers, body, stream = self.cache.answer(ex, entry, canonical, self._streaming(ex), self.record,
+                                                  self.headers(ex))
+        if stream is None:
+            self.record(ex)
+        return Answer(200, headers, body=body, stream=stream)
 
     async def _serve(self, ex: Exchange, canonical: ChatRequest | None, target: Target,
                      timeout_s: float | None = None) -> Answer:
@@ -496,6 +524,8 @@ class ChatPipeline:
                 answer = answer or translate.decode_answer(upstream, data)
                 ex.usage = answer.usage = estimate.estimated(input_estimate(ex),
                                                              estimate.response_tokens(answer))
+            if ex.cache_key is not None:  # kept as the upstream gave it, before it is encoded for the client
+                self.cache.store(ex, answer or translate.decode_answer(upstream, data), upstream)
             if plan.translate:
                 raw = orjson.dumps(translate.encode_answer(answer, upstream, ex.client_format, ex.canonical))
         except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
@@ -519,6 +549,11 @@ class ChatPipeline:
                 relay.encoder.include_usage = plan.client_wants_usage
         else:
             relay = ObservingRelay(codec(upstream).stream_decoder(), codec(client).stream_encoder(ex.requested_model))
+        progress = ex.progress and progress_supported(client, ex.json_array)
+        if ex.cache_key is not None or progress:
+            relay = ex.tap = StreamTap(relay, codec(upstream).stream_decoder(), collect=ex.cache_key is not None,
+                                       progress=(client, ex.requested_model) if progress else None,
+                                       started=ex.started)
         if plan.executor is not None:
             from omniroute.providers.executors import with_transform
 
@@ -528,16 +563,20 @@ class ChatPipeline:
         if ex.json_array:
             kind = b"application/json; charset=utf-8"
         headers += [(b"content-type", kind), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        if progress:
+            headers.append((b"x-omniroute-progress", b"enabled"))
         stream = UpstreamStream(ex, resp, relay, self.record)
         await stream.prime()
         return Answer(200, headers, stream=stream)
 
     def headers(self, ex: Exchange) -> list[tuple[bytes, bytes]]:
-        headers = [
-            (b"x-omniroute-provider", ex.target.provider.id.encode()),
-            (b"x-omniroute-model", ex.target.model.encode()),
-            (b"x-omniroute-latency-ms", str(int((time.perf_counter() - ex.started) * 1000)).encode()),
-        ]
+        target = ex.target
+        headers = [(b"x-omniroute-latency-ms", str(int((time.perf_counter() - ex.started) * 1000)).encode())]
+        if target is not None and ex.cache != "HIT":
+            headers += [(b"x-omniroute-provider", target.provider.id.encode()),
+                        (b"x-omniroute-model", target.model.encode())]
+        if ex.cache == "MISS":
+            headers.append((b"x-omniroute-cache", b"MISS"))
         if ex.attempts > 1:
             headers.append((b"x-omniroute-fallback-attempts", str(ex.attempts - 1).encode()))
         if ex.request_id:
@@ -551,8 +590,12 @@ class ChatPipeline:
         ex.recorded = True
         if error is not None:
             ex.status, ex.error = error.status, error.message
+        if ex.tap is not None and ex.cache_key is not None and ex.status == 200:
+            answer = ex.tap.answer()
+            if answer is not None:
+                self.cache.store(ex, answer, ex.target.provider.dialect)
         usage = ex.usage or Usage()
-        target = ex.target
+        target = ex.target if ex.cache != "HIT" else None
         latency_ms = int((time.perf_counter() - ex.started) * 1000)
         if self.telemetry is not None and target is not None:
             self.telemetry.observe(target.provider.id, ex.account.id if ex.account else None, latency_ms,
@@ -576,8 +619,9 @@ class ChatPipeline:
             latencyMs=latency_ms,
             ttftMs=ex.ttft_ms,
             status=ex.status,
-            cache=None,
+            cache=ex.cache,
             error=ex.error,
             cacheWriteTokens=usage.cache_write,
             estimated=usage.estimated,
+            idempotent=ex.idempotent,
         ))

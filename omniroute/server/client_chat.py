@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from omniroute.cache.idempotency import body_hash
 from omniroute.errors import InvalidRequest, ModelNotFound, OmniRouteError, detached
 from omniroute.pipeline import Answer, Exchange
 from omniroute.routing.sessions import HEADERS as SESSION_HEADERS
@@ -14,7 +15,9 @@ from omniroute.routing.sessions import session_id_of
 from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, parse_json, read_body, send_bytes
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
 
-_WANTED = KEY_HEADERS | {b"x-omniroute-connection", b"x-request-id", *SESSION_HEADERS}
+_WANTED = KEY_HEADERS | {b"x-omniroute-connection", b"x-request-id", b"idempotency-key", b"x-omniroute-no-cache",
+                         b"x-omniroute-progress", *SESSION_HEADERS}
+_IDEMPOTENT = (b"x-omniroute-idempotent", b"true")
 
 
 def error_payload(dialect: str, err: OmniRouteError) -> bytes:
@@ -61,7 +64,10 @@ class ChatRoute:
         s = self.s
         headers = headers_of(scope, _WANTED)
         ex = Exchange(body={}, api_key=None, client_format=self.dialect, request_id=headers.get(b"x-request-id"),
-                      pinned_connection=headers.get(b"x-omniroute-connection"), session_id=session_id_of(headers))
+                      pinned_connection=headers.get(b"x-omniroute-connection"), session_id=session_id_of(headers),
+                      idempotency_key=headers.get(b"idempotency-key") or headers.get(b"x-request-id"),
+                      no_cache=headers.get(b"x-omniroute-no-cache", "").lower() == "true",
+                      progress=headers.get(b"x-omniroute-progress", "").lower() == "true")
         try:
             raw_key = presented_key(headers)
             if self.dialect == "gemini":
@@ -114,6 +120,22 @@ class ChatRoute:
             return await self.refuse(ex, err, send)
         if self.dialect == "openai" and "messages" not in ex.body and "input" in ex.body:
             ex.client_format = "responses"  # a Responses body sent to the Chat path
+        flight = None
+        if ex.idempotency_key is not None:
+            claim = f"{ex.api_key.id if ex.api_key else '-'}|{scope['path']}|{ex.idempotency_key}"
+            try:
+                flight, runs = await s.idempotency.begin(claim, body_hash(ex.body))
+            except OmniRouteError as err:
+                if release is not None:
+                    await release()
+                return await self.refuse(ex, err, send)
+            if not runs:
+                try:
+                    return await self.replay(ex, flight, send)
+                finally:
+                    if release is not None:
+                        await release()
+            send = _recording(send, flight)
         answer: Answer | None = None
         watch = DisconnectWatch(receive)
         try:
@@ -142,6 +164,41 @@ class ChatRoute:
             if answer is not None and answer.stream is not None:
                 await answer.stream.aclose()
             s.pipeline.record(ex)
+            if flight is not None:
+                await s.idempotency.end(claim, flight, ex.status < 300 and ex.error is None)
+
+    async def replay(self, ex: Exchange, flight, send) -> None:
+        """Answer a duplicate with the answer of the request it repeats (as that one is produced)."""
+        await flight.started()
+        model = ex.path_model or ex.body.get("model")
+        ex.requested_model, ex.idempotent = (model if isinstance(model, str) else None), True
+        if flight.status is None:
+            from omniroute.errors import UpstreamTimeout
+
+            return await self.refuse(ex, UpstreamTimeout("the request this one repeats ended without an answer; "
+                                                         "send it again"), send)
+        ex.status = flight.status
+        try:
+            await send({"type": "http.response.start", "status": flight.status,
+                        "headers": [*flight.headers, _IDEMPOTENT]})
+            async for chunk in flight.follow():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            self.s.pipeline.record(ex)
+
+
+def _recording(send, flight):
+    """``send``, also writing what goes out into the idempotency flight its duplicates follow."""
+
+    async def recording(message) -> None:
+        if message["type"] == "http.response.start":
+            flight.start(message["status"], message.get("headers") or [])
+        else:
+            flight.write(message.get("body", b""))
+        await send(message)
+
+    return recording
 
 
 def _query(scope) -> dict[str, list[str]]:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from omniroute.server.api import (
     auth,
+    cache,
     combos,
     keys,
     models,
@@ -57,7 +58,7 @@ def build_management_app(services) -> Starlette:
     app = Starlette(
         routes=[*auth.routes, *providers.routes, *nodes.routes, *keys.routes, *monitoring.routes, *oauth.routes,
                 *settings.routes, *models.routes, *combos.routes, *routing_rules.routes,
-                *resilience.routes],
+                *resilience.routes, *cache.routes],
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
     app.state.services = services

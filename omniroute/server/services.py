@@ -13,6 +13,10 @@ from omniroute.auth.apikeys import KeyRing
 from omniroute.auth.passwords import hash_password
 from omniroute.auth.secrets import SecretBox
 from omniroute.auth.sessions import LoginGuard, SessionSigner
+from omniroute.cache.idempotency import Idempotency
+from omniroute.cache.responder import CacheResponder
+from omniroute.cache.responder import configure as configure_cache
+from omniroute.cache.store import ResponseCache
 from omniroute.oauth import OAuthFlows, OAuthProviders, TokenManager
 from omniroute.pipeline import ChatPipeline
 from omniroute.providers.registry import ProviderRegistry, node_spec
@@ -82,6 +86,9 @@ class Services:
         self.resilience = Resilience(self.state, self.pool)
         self.telemetry = Telemetry()
         self.pricing = PricingTable()
+        self.response_cache = ResponseCache(self.engine)
+        self.cache = CacheResponder(self.response_cache)
+        self.idempotency = Idempotency(self.state)
         self.oauth_providers = OAuthProviders()  # OMNIROUTE_OAUTH_ENDPOINTS may point them elsewhere
         self.oauth = OAuthFlows(self.state, lambda: self.session)
         self.tokens = TokenManager(self.connections, self.secrets, self.state, self.oauth, self.oauth_providers)
@@ -127,6 +134,8 @@ class Services:
         self.pipeline.sessions = self.sessions
         self.pipeline.telemetry = self.telemetry
         self.pipeline.pricing = self.pricing
+        self.pipeline.cache = self.cache
+        self.response_cache.start()
         self.recorder.start()
         self.trimmer.start()
         # Everything built so far lives as long as the process: move it out of the
@@ -147,13 +156,14 @@ class Services:
             await self._password_task
         await self.trimmer.close()
         await self.recorder.close()
+        await self.response_cache.close()
         if self.session is not None:
             await self.session.close()
         await self.state.close()
         await self.engine.dispose()
 
     # Keys of the general settings object (GET/PUT /api/settings), each stored under its own key.
-    GENERAL_SETTINGS = ("accountSelection", "resilience")
+    GENERAL_SETTINGS = ("accountSelection", "resilience", "cache", "idempotency")
 
     async def load_settings(self) -> None:
         """Apply every stored general setting; a stored value that no longer validates is ignored."""
@@ -172,6 +182,24 @@ class Services:
             self.pool.configure(SelectionConfig.from_json(value))
         elif key == "resilience":
             self.resilience.config = ResilienceConfig.from_json(value)
+        elif key == "cache":
+            configure_cache(self.cache, value, self.embed_via_gateway)
+        elif key == "idempotency":
+            self.idempotency.window_ms = int(value["windowMs"])
+
+    async def embed_via_gateway(self, model: str, texts: list[str]) -> list[list[float]]:
+        """Embeddings from one of the gateway's own embedding models (the semantic cache's source)."""
+        import orjson
+
+        from omniroute.pipeline import Exchange
+        from omniroute.server.client_embeddings import EmbeddingsRoute
+
+        ex = Exchange(body={"model": model, "input": texts}, api_key=None)
+        try:
+            answer = await EmbeddingsRoute(self).run(ex, None)
+        finally:
+            self.pipeline.record(ex)
+        return [item["embedding"] for item in orjson.loads(answer.body)["data"]]
 
     async def reload_keys(self) -> None:
         self.keyring.load(await self.keys.list())

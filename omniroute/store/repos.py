@@ -385,10 +385,11 @@ class UsageRow(NamedTuple):
     error: str | None
     cacheWriteTokens: int = 0
     estimated: bool = False  # the upstream reported no usage; the gateway estimated it
+    idempotent: bool = False  # a replay of an earlier request's answer (Idempotency-Key): no upstream call
 
 
 _USAGE_DEFAULTS = {"promptTokens": 0, "completionTokens": 0, "cachedTokens": 0, "reasoningTokens": 0, "cost": 0.0,
-                   "cacheWriteTokens": 0, "estimated": False}
+                   "cacheWriteTokens": 0, "estimated": False, "idempotent": False}
 
 _USAGE_FIELDS = {
     "id": "id", "timestamp": "timestamp", "apiKeyId": "api_key_id", "provider": "provider",
@@ -397,7 +398,7 @@ _USAGE_FIELDS = {
     "promptTokens": "prompt_tokens", "completionTokens": "completion_tokens",
     "cachedTokens": "cached_tokens", "reasoningTokens": "reasoning_tokens", "cost": "cost",
     "latencyMs": "latency_ms", "ttftMs": "ttft_ms", "status": "status", "cache": "cache", "error": "error",
-    "cacheWriteTokens": "cache_write_tokens", "estimated": "estimated",
+    "cacheWriteTokens": "cache_write_tokens", "estimated": "estimated", "idempotent": "idempotent",
 }
 
 

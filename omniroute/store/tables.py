@@ -138,6 +138,7 @@ usage = Table(
     Column("error", Text, nullable=True),
     Column("cache_write_tokens", Integer, nullable=False, default=0, server_default="0"),
     Column("estimated", Boolean, nullable=False, default=False, server_default=false()),
+    Column("idempotent", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_usage_timestamp", "timestamp"),
     Index("ix_usage_api_key_id", "api_key_id"),
     Index("ix_usage_provider", "provider"),
@@ -154,4 +155,18 @@ audit_log = Table(
     Column("target", Text, nullable=True),
     Column("status", String(20), nullable=False),
     Column("ip", String(64), nullable=True),
+)
+
+response_cache = Table(
+    "response_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model", String(300), nullable=False),
+    Column("value_json", Text, nullable=False),  # the canonical answer (omniroute/cache/codec.py)
+    Column("size", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("hits", Integer, nullable=False, default=0, server_default="0"),
+    Index("ix_response_cache_expires_at", "expires_at"),
+    Index("ix_response_cache_model", "model"),
 )

@@ -272,6 +272,7 @@ def usage_row(i: int, base: float) -> dict:
         "error": None if i % 10 else "rate limited",
         "cacheWriteTokens": i % 3,
         "estimated": i % 7 == 0,
+        "idempotent": i % 11 == 0,
     }
 
 

