@@ -132,7 +132,7 @@ class ChatPipeline:
     policies = None  # omniroute.routing.policies.PolicySet (set by Services): deny or re-route by key and model
     sessions = None  # omniroute.routing.sessions.SessionTracker (set by Services): session affinity
     telemetry = None  # omniroute.usage.telemetry.Telemetry (set by Services)
-    pricing = None  # omniroute.usage.pricing.PricingTable (set by Services): ranks cost-optimized combos
+    services = None  # the Services that own this pipeline (its pricing table ranks cost-optimized combos)
     cache = None  # omniroute.cache.responder.CacheResponder (set by Services): the response cache
 
     def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder,
@@ -275,7 +275,8 @@ class ChatPipeline:
             return float("inf")
         if target.provider.auth == "oauth":
             return 0.0
-        return blended(self.pricing.lookup(target.provider.id, target.model)) if self.pricing else float("inf")
+        pricing = self.services.pricing if self.services is not None else None
+        return blended(pricing.lookup(target.provider.id, target.model)) if pricing is not None else float("inf")
 
     async def _all_cooling(self, target: Target) -> bool:
         """Whether every account of the target's provider is cooling down (the target goes last)."""

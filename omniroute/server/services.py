@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import secrets
@@ -43,7 +44,6 @@ from omniroute.store.repos import (
     UsageRepo,
 )
 from omniroute.transport.session import create_session
-from omniroute.usage.pricing import PricingTable
 from omniroute.usage.recorder import UsageRecorder
 from omniroute.usage.telemetry import Telemetry
 
@@ -85,7 +85,6 @@ class Services:
         self.pool = AccountPool(self.registry, self.secrets, self.state)
         self.resilience = Resilience(self.state, self.pool)
         self.telemetry = Telemetry()
-        self.pricing = PricingTable()
         self.response_cache = ResponseCache(self.engine)
         self.cache = CacheResponder(self.response_cache)
         self.idempotency = Idempotency(self.state)
@@ -105,6 +104,13 @@ class Services:
         self.session = None
         self.pipeline: ChatPipeline | None = None
         self._password_task: asyncio.Task | None = None
+
+    @functools.cached_property
+    def pricing(self):
+        """The pricing table (loaded on first use: only cost-optimized combos read it so far)."""
+        from omniroute.usage.pricing import PricingTable
+
+        return PricingTable()
 
     @property
     def require_api_key(self) -> bool:
@@ -133,8 +139,8 @@ class Services:
         self.pipeline.policies = self.policies
         self.pipeline.sessions = self.sessions
         self.pipeline.telemetry = self.telemetry
-        self.pipeline.pricing = self.pricing
         self.pipeline.cache = self.cache
+        self.pipeline.services = self
         self.response_cache.start()
         self.recorder.start()
         self.trimmer.start()

@@ -3,40 +3,72 @@
 Fed once per finished request (from the pipeline's usage hook, no I/O) and read by
 ``/api/telemetry/summary`` and ``/api/rate-limits`` — neither scans the usage table.
 
-Counts are exact over the window: one ``[second, requests, errors]`` bucket per second with traffic,
-kept for ``HORIZON_S``. Latency percentiles come from the newest ``MAX_SAMPLES`` latencies inside
-the window (at a high request rate, the most recent ones). Memory stays bounded however long the
-process runs. These are this instance's figures; the usage table holds every instance's.
+Latency percentiles come from the newest ``MAX_SAMPLES`` requests inside the window (at a high
+request rate, the most recent ones), kept in flat arrays. Counts are exact while the window lies
+within those samples; beyond them they are summed from 10-second buckets kept for ``HORIZON_S``.
+Memory stays bounded however long the process runs. These are this instance's figures; the usage
+table holds every instance's.
 """
 
 from __future__ import annotations
 
 import time
+from array import array
 from collections import deque
 
 MAX_SAMPLES = 2048
 HORIZON_S = 3600  # the longest window answered
+BUCKET_S = 10  # counts past the samples' reach are summed by buckets of this many seconds
 RECENT_S = 60  # per-connection counts (``recentRequests`` of /api/rate-limits)
 
 
 class _Series:
-    __slots__ = ("samples", "seconds")
+    """One provider: a ring of the newest samples in flat arrays, and 10-second count buckets."""
+
+    __slots__ = ("times", "latencies", "oks", "size", "next", "buckets")
 
     def __init__(self, max_samples: int):
-        self.samples: deque[tuple[float, int]] = deque(maxlen=max_samples)  # (monotonic s, latency ms)
-        self.seconds: deque[list[int]] = deque(maxlen=HORIZON_S)  # [whole second, requests, errors]
+        self.times = array("d", bytes(8 * max_samples))  # monotonic seconds
+        self.latencies = array("l", bytes(array("l").itemsize * max_samples))
+        self.oks = array("b", bytes(max_samples))
+        self.size = 0
+        self.next = 0
+        self.buckets: deque[list[int]] = deque(maxlen=HORIZON_S // BUCKET_S)  # [start, requests, errors]
 
     def add(self, at: float, latency_ms: int, ok: bool) -> None:
-        self.samples.append((at, latency_ms))
-        second, seconds = int(at), self.seconds
-        if seconds and seconds[-1][0] == second:
-            bucket = seconds[-1]
+        i = self.next
+        self.times[i], self.latencies[i], self.oks[i] = at, latency_ms, ok
+        self.next = (i + 1) % len(self.times)
+        self.size = min(self.size + 1, len(self.times))
+        start, buckets = int(at) - int(at) % BUCKET_S, self.buckets
+        if buckets and buckets[-1][0] == start:
+            bucket = buckets[-1]
             bucket[1] += 1
         else:
-            bucket = [second, 1, 0]
-            seconds.append(bucket)
+            bucket = [start, 1, 0]
+            buckets.append(bucket)
         if not ok:
             bucket[2] += 1
+
+    def window(self, since: float) -> tuple[list[int], int, int]:
+        """Latencies since ``since``, with the request and error counts of the window."""
+        latencies, errors, oldest = [], 0, None
+        times, lats, oks = self.times, self.latencies, self.oks
+        for i in range(self.size):
+            at = times[i]
+            oldest = at if oldest is None or at < oldest else oldest
+            if at >= since:
+                latencies.append(lats[i])
+                errors += not oks[i]
+        if self.size < len(times) or (oldest is not None and oldest < since):
+            return latencies, len(latencies), errors  # every request of the window is a sample: exact
+        count = errors = 0
+        for start, requests, failed in reversed(self.buckets):  # older ones: by bucket
+            if start + BUCKET_S <= since:
+                break
+            count += requests
+            errors += failed
+        return latencies, max(count, len(latencies)), errors
 
 
 class Telemetry:
@@ -70,16 +102,10 @@ class Telemetry:
         since = now - min(window_ms / 1000, HORIZON_S)
         out = {}
         for provider, series in list(self._providers.items()):
-            latencies = sorted(ms for at, ms in series.samples if at >= since)
+            latencies, count, errors = series.window(since)
             if not latencies:
                 continue
-            count = errors = 0
-            for second, requests, failed in reversed(series.seconds):
-                if second + 1 <= since:
-                    break
-                count += requests
-                errors += failed
-            # A partly covered first second counts whole; never report fewer than the samples seen.
+            latencies.sort()
             out[provider] = {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95), "p99": _pct(latencies, 99),
                              "count": max(count, len(latencies)), "errors": errors}
         return {"windowMs": window_ms, "providers": out}
