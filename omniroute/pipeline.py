@@ -49,7 +49,6 @@ from omniroute.usage import estimate
 
 # Client dialects whose streams carry usage only when ``stream_options.include_usage`` asks.
 _USAGE_OPT_IN = frozenset({"openai", "completions"})
-_STREAM_TYPES = {"ollama": b"application/x-ndjson"}
 _ABSENT = object()
 # A combo retrying one target waits at most this long for it (a longer Retry-After moves on instead).
 RETRY_WAIT_CAP_S = 10.0
@@ -560,10 +559,8 @@ class ChatPipeline:
 
             relay = with_transform(relay, plan.executor.unwrap_stream(plan.model))
         headers = self.headers(ex)
-        kind = _STREAM_TYPES.get(client, b"text/event-stream; charset=utf-8")
-        if ex.json_array:
-            kind = b"application/json; charset=utf-8"
-        headers += [(b"content-type", kind), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        headers += [(b"content-type", translate.stream_media_type(client, ex.json_array)),
+                    (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         if progress:
             headers.append((b"x-omniroute-progress", b"enabled"))
         stream = UpstreamStream(ex, resp, relay, self.record)

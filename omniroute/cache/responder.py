@@ -9,12 +9,10 @@ import time
 from omniroute.cache import codec, keys
 from omniroute.cache.store import ResponseCache
 from omniroute.dialects import provenance, translate
-from omniroute.dialects.registry import codec as dialect_codec
 from omniroute.dialects.tap import progress_event, progress_supported
 from omniroute.schema import ChatRequest, ChatResponse
 
 log = logging.getLogger("omniroute")
-_STREAM_TYPES = {"ollama": b"application/x-ndjson"}
 
 
 class Replay:
@@ -112,8 +110,7 @@ class CacheResponder:
             body = orjson.dumps(translate.encode_answer(answer, entry.upstream, client, canonical))
             return headers + [(b"content-type", b"application/json")], body, None
         options = {"array": True} if ex.json_array else {}
-        encoder = dialect_codec(client).stream_encoder(ex.requested_model, **options,
-                                                      **translate._client_options(client, canonical))
+        encoder = translate.stream_encoder(client, ex.requested_model, canonical, **options)
         if hasattr(encoder, "include_usage"):
             encoder.include_usage = (ex.body.get("stream_options") or {}).get("include_usage") is True
         out = b"".join(encoder.feed(provenance.stream_event(event, entry.upstream, client))
@@ -122,10 +119,8 @@ class CacheResponder:
             out += progress_event(client, ex.requested_model, answer.usage.output,
                                   int((time.perf_counter() - ex.started) * 1000), True)
             headers.append((b"x-omniroute-progress", b"enabled"))
-        kind = _STREAM_TYPES.get(client, b"text/event-stream; charset=utf-8")
-        if ex.json_array:
-            kind = b"application/json; charset=utf-8"
-        headers += [(b"content-type", kind), (b"cache-control", b"no-cache")]
+        headers += [(b"content-type", translate.stream_media_type(client, ex.json_array)),
+                    (b"cache-control", b"no-cache")]
         return headers, b"", Replay(out, on_close, ex)
 
 

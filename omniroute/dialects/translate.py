@@ -39,8 +39,20 @@ def encode_answer(answer: ChatResponse, upstream: str, client: str, request: Cha
 def stream_relay(upstream: str, client: str, model: str, request: ChatRequest | None = None,
                  **options) -> TranslatingRelay:
     """Upstream stream bytes → client stream bytes."""
-    encoder = codec(client).stream_encoder(model, **options, **_client_options(client, request))
-    return TranslatingRelay(codec(upstream).stream_decoder(), encoder, upstream, client)
+    return TranslatingRelay(codec(upstream).stream_decoder(), stream_encoder(client, model, request, **options),
+                            upstream, client)
+
+
+def stream_encoder(client: str, model: str, request: ChatRequest | None = None, **options):
+    """The client's stream encoder, told what it must know of the request."""
+    return codec(client).stream_encoder(model, **options, **_client_options(client, request))
+
+
+def stream_media_type(client: str, json_array: bool = False) -> bytes:
+    """The Content-Type of a stream in the client's framing (a Gemini stream without SSE: one JSON array)."""
+    if json_array:
+        return b"application/json; charset=utf-8"
+    return b"application/x-ndjson" if client == "ollama" else b"text/event-stream; charset=utf-8"
 
 
 def _client_options(client: str, request: ChatRequest | None) -> dict:
