@@ -90,6 +90,7 @@ class Exchange:
     idempotent: bool = False  # a replay of an earlier request's answer
     semantic: tuple | None = None  # (scope, text, vector) of a semantic-cache miss, to index its answer
     idempotency_key: str | None = None  # Idempotency-Key, or X-Request-Id
+    cost: float | None = None  # USD, computed once (pipeline.cost)
 
 
 @dataclass(slots=True)
@@ -534,6 +535,7 @@ class ChatPipeline:
         headers = self.headers(ex)
         headers.append((b"x-omniroute-tokens-in", str(ex.usage.prompt_total).encode()))
         headers.append((b"x-omniroute-tokens-out", str(ex.usage.output).encode()))
+        headers.append((b"x-omniroute-response-cost", f"{self.cost(ex):.10f}".rstrip("0").rstrip(".").encode()))
         headers.append((b"content-type", b"application/json"))
         return Answer(resp.status, headers, body=raw)
 
@@ -581,6 +583,21 @@ class ChatPipeline:
             headers.append((b"x-request-id", ex.request_id.encode()))
         return headers
 
+    def cost(self, ex: Exchange) -> float:
+        """USD for the exchange, once: the pricing table over the usage the upstream reported (cached,
+        cache-write and reasoning tokens each at their price); 0 for a subscription account, a cache
+        hit or an idempotent replay."""
+        if ex.cost is None:
+            target, usage = ex.target, ex.usage
+            if target is None or usage is None or ex.cache == "HIT" or ex.idempotent or self.services is None:
+                ex.cost = 0.0
+            else:
+                from omniroute.usage.pricing import cost
+
+                ex.cost = cost(self.services.pricing.lookup(target.provider.id, target.model), usage,
+                               subscription=target.provider.auth == "oauth")
+        return ex.cost
+
     def record(self, ex: Exchange, error: OmniRouteError | None = None) -> None:
         """Queue the usage row of a finished exchange (once)."""
         if ex.recorded:
@@ -613,7 +630,7 @@ class ChatPipeline:
             completionTokens=usage.output,
             cachedTokens=usage.cache_read,
             reasoningTokens=usage.reasoning,
-            cost=0.0,
+            cost=self.cost(ex),
             latencyMs=latency_ms,
             ttftMs=ex.ttft_ms,
             status=ex.status,

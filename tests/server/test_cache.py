@@ -240,6 +240,7 @@ def test_usage_rows_say_hit_or_miss(gw, api, upstream):
     by_cache = {row["cache"]: row for row in rows}
     assert set(by_cache) == {"HIT", "MISS"}
     assert by_cache["HIT"]["cost"] == 0 and by_cache["HIT"]["provider"] is None
+    assert by_cache["MISS"]["cost"] > 0, "the request that reached the upstream is priced"
     assert by_cache["HIT"]["completionTokens"] == by_cache["MISS"]["completionTokens"] > 0
 
 

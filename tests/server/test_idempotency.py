@@ -320,5 +320,7 @@ def test_replays_write_usage_rows_marked_idempotent(gateway, upstream, connectio
     assert sorted(row["idempotent"] for row in rows) == [False, True, True], rows
     original = next(row for row in rows if not row["idempotent"])
     assert original["provider"] == "openai" and original["status"] == 200
+    assert original["cost"] > 0 and all(row["cost"] == 0 for row in rows if row["idempotent"]), \
+        "a replay writes no second cost"
     for row in rows:
         assert row["status"] == 200 and row["requestedModel"] == MODEL
