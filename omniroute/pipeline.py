@@ -43,7 +43,7 @@ from omniroute.routing.fallback import verdict
 from omniroute.routing.resilience import Resilience, retry_after_seconds
 from omniroute.routing.resolve import Target, resolve
 from omniroute.schema import ChatRequest, Usage
-from omniroute.store.repos import UsageRow
+from omniroute.store.repos import AttemptRow, UsageRow
 from omniroute.transport.upstream_stream import UpstreamStream
 from omniroute.usage import estimate
 
@@ -91,6 +91,11 @@ class Exchange:
     semantic: tuple | None = None  # (scope, text, vector) of a semantic-cache miss, to index its answer
     idempotency_key: str | None = None  # Idempotency-Key, or X-Request-Id
     cost: float | None = None  # USD, computed once (pipeline.cost)
+    row_id: str | None = None  # the usage row's id (its failed attempts link to it)
+    images: int = 0  # images generated (priced per image)
+    audio_seconds: float = 0.0  # audio transcribed (priced per minute)
+    client_ip: str | None = None
+    reservation: object | None = None  # usage.budgets.Reservation held while the request runs
 
 
 @dataclass(slots=True)
@@ -116,6 +121,11 @@ class _Plan:
     call: object | None = None  # the executor's last prepared call (its answer is read with it)
 
 
+def cost_header(usd: float) -> bytes:
+    """X-OmniRoute-Response-Cost: USD with up to ten decimals, no trailing zeros."""
+    return f"{usd:.10f}".rstrip("0").rstrip(".").encode()
+
+
 def input_estimate(ex: Exchange) -> int:
     """Input tokens of the client's request, estimated (for upstreams that report no usage)."""
     try:
@@ -134,6 +144,8 @@ class ChatPipeline:
     telemetry = None  # omniroute.usage.telemetry.Telemetry (set by Services)
     services = None  # the Services that own this pipeline (its pricing table ranks cost-optimized combos)
     cache = None  # omniroute.cache.responder.CacheResponder (set by Services): the response cache
+    metrics = None  # omniroute.usage.metrics.Metrics (set by Services): counts each usage row for /metrics
+    budgets = None  # omniroute.usage.budgets.Budgets (set by Services): spend limits per API key
 
     def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder,
                  resilience: Resilience | None = None):
@@ -336,6 +348,7 @@ class ChatPipeline:
                 continue
             ex.attempts += 1
             ex.account = account
+            tried = time.perf_counter()
             try:
                 if timeout_s is None:
                     answer = await self._try(account, send, accept)
@@ -358,6 +371,7 @@ class ChatPipeline:
                 if held:
                     await pool.release(account)
             rule = verdict(last)
+            self._record_attempt(ex, target, account, last, tried)
             await resilience.failed(account, target.model, last, rule, probe, last.retry_after_s)
             probe = False
             failures.append(f"{target.provider.id}/{target.model} via connection '{account.name}' "
@@ -535,7 +549,7 @@ class ChatPipeline:
         headers = self.headers(ex)
         headers.append((b"x-omniroute-tokens-in", str(ex.usage.prompt_total).encode()))
         headers.append((b"x-omniroute-tokens-out", str(ex.usage.output).encode()))
-        headers.append((b"x-omniroute-response-cost", f"{self.cost(ex):.10f}".rstrip("0").rstrip(".").encode()))
+        headers.append((b"x-omniroute-response-cost", cost_header(self.cost(ex))))
         headers.append((b"content-type", b"application/json"))
         return Answer(resp.status, headers, body=raw)
 
@@ -589,14 +603,28 @@ class ChatPipeline:
         hit or an idempotent replay."""
         if ex.cost is None:
             target, usage = ex.target, ex.usage
-            if target is None or usage is None or ex.cache == "HIT" or ex.idempotent or self.services is None:
+            if target is None or (usage is None and not ex.images and not ex.audio_seconds) or ex.cache == "HIT" \
+                    or ex.idempotent or self.services is None:
                 ex.cost = 0.0
             else:
                 from omniroute.usage.pricing import cost
 
+                usage = usage or Usage()
                 ex.cost = cost(self.services.pricing.lookup(target.provider.id, target.model), usage,
+                               images=ex.images, audio_seconds=ex.audio_seconds,
                                subscription=target.provider.auth == "oauth")
         return ex.cost
+
+    def _record_attempt(self, ex: Exchange, target: Target, account: Account, err: OmniRouteError,
+                        tried: float) -> None:
+        """A failed upstream call: its own row, linked to the request's row (written when the request ends)."""
+        recorder = self._recorder
+        if ex.row_id is None:
+            ex.row_id = recorder.new_id()
+        recorder.record_attempt(AttemptRow(
+            id=recorder.new_id(), requestId=ex.row_id, timestamp=time.time(), attempt=ex.attempts,
+            provider=target.provider.id, connectionId=account.id, model=target.model, status=err.status,
+            error=err.message, latencyMs=int((time.perf_counter() - tried) * 1000)))
 
     def record(self, ex: Exchange, error: OmniRouteError | None = None) -> None:
         """Queue the usage row of a finished exchange (once)."""
@@ -615,8 +643,10 @@ class ChatPipeline:
         if self.telemetry is not None and target is not None:
             self.telemetry.observe(target.provider.id, ex.account.id if ex.account else None, latency_ms,
                                    ex.status < 400)
-        self._recorder.record(UsageRow(
-            id=self._recorder.new_id(),
+        if ex.row_id is None:
+            ex.row_id = self._recorder.new_id()
+        row = UsageRow(
+            id=ex.row_id,
             timestamp=time.time(),
             apiKeyId=ex.api_key.id if ex.api_key else None,
             provider=target.provider.id if target else None,
@@ -639,4 +669,13 @@ class ChatPipeline:
             cacheWriteTokens=usage.cache_write,
             estimated=usage.estimated,
             idempotent=ex.idempotent,
-        ))
+            attempts=ex.attempts,
+            images=ex.images,
+            audioSeconds=ex.audio_seconds,
+        )
+        self._recorder.record(row)
+        if ex.reservation is not None:
+            self.budgets.settle(ex.reservation, row.cost)
+            ex.reservation = None
+        if self.metrics is not None:
+            self.metrics.observe(row)

@@ -19,6 +19,12 @@ def header(scope: dict, name: bytes) -> str | None:
     return None
 
 
+def client_address(scope: dict) -> str | None:
+    """The peer's address as the server saw it."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
 def headers_of(scope: dict, names: frozenset[bytes]) -> dict[bytes, str]:
     """Several request headers in one pass."""
     return {k: v.decode("latin-1") for k, v in scope["headers"] if k in names}

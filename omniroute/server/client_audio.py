@@ -15,9 +15,9 @@ from omniroute.capabilities.audio import (
     validate,
 )
 from omniroute.errors import InvalidRequest, ModelNotFound, OmniRouteError, PayloadTooLarge, PermissionDenied
-from omniroute.pipeline import Exchange
+from omniroute.pipeline import Exchange, cost_header
 from omniroute.routing.resolve import Target
-from omniroute.server.asgi import DisconnectWatch, header, headers_of, send_bytes
+from omniroute.server.asgi import DisconnectWatch, client_address, header, headers_of, send_bytes
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
 from omniroute.server.client_chat import error_headers, error_payload
 
@@ -42,7 +42,7 @@ class TranscriptionRoute:
         s = self.s
         headers = headers_of(scope, _WANTED)
         ex = Exchange(body={}, api_key=None, client_format="openai", request_id=headers.get(b"x-request-id"),
-                      pinned_connection=headers.get(b"x-omniroute-connection"))
+                      pinned_connection=headers.get(b"x-omniroute-connection"), client_ip=client_address(scope))
         watch: DisconnectWatch | None = None
         release = None
         try:
@@ -57,7 +57,9 @@ class TranscriptionRoute:
             answer_headers = s.pipeline.headers(ex)
             answer_headers.append((b"content-type", transcript.content_type.encode("latin-1")))
             if transcript.duration is not None:
+                ex.audio_seconds = float(transcript.duration)
                 answer_headers.append((b"x-omniroute-audio-seconds", f"{transcript.duration:g}".encode()))
+            answer_headers.append((b"x-omniroute-response-cost", cost_header(s.pipeline.cost(ex))))
             ex.status = 200
             await send_bytes(send, 200, transcript.body, answer_headers)
         except OmniRouteError as err:

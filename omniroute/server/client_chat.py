@@ -12,7 +12,15 @@ from omniroute.errors import InvalidRequest, ModelNotFound, OmniRouteError, deta
 from omniroute.pipeline import Answer, Exchange
 from omniroute.routing.sessions import HEADERS as SESSION_HEADERS
 from omniroute.routing.sessions import session_id_of
-from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, parse_json, read_body, send_bytes
+from omniroute.server.asgi import (
+    JSON_HEADERS,
+    DisconnectWatch,
+    client_address,
+    headers_of,
+    parse_json,
+    read_body,
+    send_bytes,
+)
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
 
 _WANTED = KEY_HEADERS | {b"x-omniroute-connection", b"x-request-id", b"idempotency-key", b"x-omniroute-no-cache",
@@ -67,7 +75,8 @@ class ChatRoute:
                       pinned_connection=headers.get(b"x-omniroute-connection"), session_id=session_id_of(headers),
                       idempotency_key=headers.get(b"idempotency-key") or headers.get(b"x-request-id"),
                       no_cache=headers.get(b"x-omniroute-no-cache", "").lower() == "true",
-                      progress=headers.get(b"x-omniroute-progress", "").lower() == "true")
+                      progress=headers.get(b"x-omniroute-progress", "").lower() == "true",
+                      client_ip=client_address(scope))
         try:
             raw_key = presented_key(headers)
             if self.dialect == "gemini":

@@ -61,6 +61,7 @@ class ImagesRoute(MediaRoute):
             except ValueError as exc:
                 raise malformed(status, b"", "image generation", str(exc)) from None
             ex.usage = _usage(got.usage)
+            ex.images = len(got.items)
             return self.json_answer(ex, status, body)
 
         return await pipeline.attempt(ex, target, send, accept)

@@ -20,7 +20,7 @@ from omniroute.errors import (
     UpstreamError,
     classify_upstream,
 )
-from omniroute.pipeline import Answer, Exchange
+from omniroute.pipeline import Answer, Exchange, cost_header
 from omniroute.providers.catalog import ProviderSpec
 from omniroute.routing.resolve import Target
 from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, send_bytes
@@ -175,5 +175,6 @@ class MediaRoute:
         if usage is not None:
             headers.append((b"x-omniroute-tokens-in", str(usage.prompt_total).encode()))
             headers.append((b"x-omniroute-tokens-out", str(usage.output).encode()))
+        headers.append((b"x-omniroute-response-cost", cost_header(self.s.pipeline.cost(ex))))
         headers.append((b"content-type", b"application/json"))
         return Answer(status, headers, body=orjson.dumps(body))

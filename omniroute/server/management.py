@@ -13,18 +13,23 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from omniroute.server.api import (
+    audit,
     auth,
+    budget,
     cache,
     combos,
     keys,
+    metrics,
     models,
     monitoring,
     nodes,
     oauth,
+    pricing,
     providers,
     resilience,
     routing_rules,
     settings,
+    usage,
 )
 from omniroute.server.api.common import error_response, json_response
 
@@ -58,7 +63,9 @@ def build_management_app(services) -> Starlette:
     app = Starlette(
         routes=[*auth.routes, *providers.routes, *nodes.routes, *keys.routes, *monitoring.routes, *oauth.routes,
                 *settings.routes, *models.routes, *combos.routes, *routing_rules.routes,
-                *resilience.routes, *cache.routes],
+                *resilience.routes, *cache.routes, *pricing.routes, *budget.routes, *audit.routes,
+                *metrics.routes,
+                *usage.routes],  # last: it ends with /api/usage/{connectionId}
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )
     app.state.services = services

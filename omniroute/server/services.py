@@ -44,10 +44,15 @@ from omniroute.store.repos import (
     UsageRepo,
 )
 from omniroute.transport.session import create_session
+from omniroute.usage.metrics import Metrics
 from omniroute.usage.recorder import UsageRecorder
+from omniroute.usage.retention import Retention
 from omniroute.usage.telemetry import Telemetry
 
 log = logging.getLogger("omniroute")
+
+# The "usage" general setting (validated by server/api/settings.UsageSettings).
+USAGE_DEFAULTS = {"retentionDays": 90, "detailedLogging": False, "detailMaxBytes": 65_536}
 
 # Each request allocates a few hundred short-lived containers; collecting the youngest
 # generation every 700 allocations cost ~7% of throughput in `make bench`.
@@ -94,11 +99,16 @@ class Services:
         self.recorder = UsageRecorder(self.usage, interval_s=settings.usage_flush_interval_s,
                                       batch_size=settings.usage_batch_size)
         self.trimmer = IdleTrimmer(lambda: self.recorder.recorded)
+        self.metrics = Metrics()
+        self.retention = Retention(self)
+        self.metrics_public = False  # the "metrics" setting: /metrics without a login from any address
         # --- policies, client rate limits and sessions (built here, loaded in start) ---
         self.policies = PolicySet()
         self.limits = RateLimits(self.state)
         self.sessions = SessionTracker(self.state)
         # --- end policies, client rate limits and sessions ---
+        self.usage_config = dict(USAGE_DEFAULTS)
+        self.inflight = 0  # client requests being served (the /metrics gauge)
         self.require_login = True
         self.require_api_key_setting = False
         self.session = None
@@ -141,9 +151,11 @@ class Services:
         self.pipeline.telemetry = self.telemetry
         self.pipeline.cache = self.cache
         self.pipeline.services = self
+        self.pipeline.metrics = self.metrics
         self.response_cache.start()
         self.recorder.start()
         self.trimmer.start()
+        self.retention.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach so full collections stay cheap under load.
         gc.collect()
@@ -161,6 +173,7 @@ class Services:
         if self._password_task is not None:
             await self._password_task
         await self.trimmer.close()
+        await self.retention.close()
         await self.recorder.close()
         await self.response_cache.close()
         if self.session is not None:
@@ -169,7 +182,7 @@ class Services:
         await self.engine.dispose()
 
     # Keys of the general settings object (GET/PUT /api/settings), each stored under its own key.
-    GENERAL_SETTINGS = ("accountSelection", "resilience", "cache", "idempotency")
+    GENERAL_SETTINGS = ("accountSelection", "resilience", "cache", "idempotency", "usage", "metrics")
 
     async def load_settings(self) -> None:
         """Apply every stored general setting; a stored value that no longer validates is ignored."""
@@ -192,6 +205,10 @@ class Services:
             configure_cache(self.cache, value, self.embed_via_gateway)
         elif key == "idempotency":
             self.idempotency.window_ms = int(value["windowMs"])
+        elif key == "usage":
+            self.usage_config = {**USAGE_DEFAULTS, **value}
+        elif key == "metrics":
+            self.metrics_public = bool(value.get("public", False))
 
     async def embed_via_gateway(self, model: str, texts: list[str]) -> list[list[float]]:
         """Embeddings from one of the gateway's own embedding models (the semantic cache's source)."""

@@ -386,10 +386,43 @@ class UsageRow(NamedTuple):
     cacheWriteTokens: int = 0
     estimated: bool = False  # the upstream reported no usage; the gateway estimated it
     idempotent: bool = False  # a replay of an earlier request's answer (Idempotency-Key): no upstream call
+    attempts: int = 0  # upstream calls made (each failed one has a row in usage_attempts)
+    images: int = 0  # images generated
+    audioSeconds: float = 0.0  # seconds of audio transcribed
+
+
+class AttemptRow(NamedTuple):
+    """One failed upstream attempt of a request, linked to the request's usage row."""
+
+    id: str
+    requestId: str
+    timestamp: float
+    attempt: int
+    provider: str | None
+    connectionId: str | None
+    model: str | None
+    status: int
+    error: str | None
+    latencyMs: int | None
+
+
+class DetailRow(NamedTuple):
+    """Headers and bodies of one request and its answer (detailed logging; already redacted)."""
+
+    id: str
+    timestamp: float
+    method: str
+    path: str
+    requestHeaders: str  # JSON
+    requestBody: str | None
+    responseHeaders: str | None  # JSON
+    responseBody: str | None
+    truncated: bool
 
 
 _USAGE_DEFAULTS = {"promptTokens": 0, "completionTokens": 0, "cachedTokens": 0, "reasoningTokens": 0, "cost": 0.0,
-                   "cacheWriteTokens": 0, "estimated": False, "idempotent": False}
+                   "cacheWriteTokens": 0, "estimated": False, "idempotent": False, "attempts": 0, "images": 0,
+                   "audioSeconds": 0.0}
 
 _USAGE_FIELDS = {
     "id": "id", "timestamp": "timestamp", "apiKeyId": "api_key_id", "provider": "provider",
@@ -399,6 +432,17 @@ _USAGE_FIELDS = {
     "cachedTokens": "cached_tokens", "reasoningTokens": "reasoning_tokens", "cost": "cost",
     "latencyMs": "latency_ms", "ttftMs": "ttft_ms", "status": "status", "cache": "cache", "error": "error",
     "cacheWriteTokens": "cache_write_tokens", "estimated": "estimated", "idempotent": "idempotent",
+    "attempts": "attempts", "images": "images", "audioSeconds": "audio_seconds",
+}
+_ATTEMPT_FIELDS = {
+    "id": "id", "requestId": "request_id", "timestamp": "timestamp", "attempt": "attempt", "provider": "provider",
+    "connectionId": "connection_id", "model": "model", "status": "status", "error": "error",
+    "latencyMs": "latency_ms",
+}
+_DETAIL_FIELDS = {
+    "id": "id", "timestamp": "timestamp", "method": "method", "path": "path",
+    "requestHeaders": "request_headers_json", "requestBody": "request_body",
+    "responseHeaders": "response_headers_json", "responseBody": "response_body", "truncated": "truncated",
 }
 
 
@@ -419,7 +463,7 @@ def _placeholders(engine: AsyncEngine, rows: int, columns: int) -> str:
     raise RuntimeError(f"unsupported driver parameter style {style!r}")
 
 
-# Statements hold a power-of-two number of rows (at most 256 × 20 parameters, under every
+# Statements hold a power-of-two number of rows (at most 256 × 26 parameters, under every
 # driver's limit): only nine distinct statements exist, so the drivers' prepared-statement
 # caches stay small instead of keeping one large statement per batch size seen.
 _MAX_ROWS_PER_STATEMENT = 256
@@ -436,16 +480,37 @@ class UsageRepo:
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
-        self._statements: dict[int, str] = {}
+        self._statements: dict[tuple[str, int], str] = {}
 
-    def _statement(self, rows: int) -> str:
-        sql = self._statements.get(rows)
+    def _statement(self, rows: int, table: str = "usage", fields: dict = _USAGE_FIELDS) -> str:
+        sql = self._statements.get((table, rows))
         if sql is None:
-            columns = list(_USAGE_FIELDS.values())
-            sql = (f"INSERT INTO usage ({', '.join(columns)}) VALUES "
+            columns = list(fields.values())
+            sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
                    + _placeholders(self.engine, rows, len(columns)))
-            self._statements[rows] = sql
+            self._statements[(table, rows)] = sql
         return sql
+
+    async def insert_ledger(self, usage: list, attempts: list[AttemptRow], details: list[DetailRow]) -> int:
+        """Usage rows, attempt rows and request details in one transaction (the recorder's batch)."""
+        async with self.engine.begin() as conn:
+            for rows, table, fields in ((usage, "usage", _USAGE_FIELDS),
+                                        (attempts, "usage_attempts", _ATTEMPT_FIELDS),
+                                        (details, "request_logs", _DETAIL_FIELDS)):
+                if rows:
+                    await self._insert(conn, rows, table, fields)
+        return len(usage)
+
+    async def _insert(self, conn, rows: list, table: str, fields: dict) -> None:
+        width = len(fields)
+        values = list(chain.from_iterable(row if isinstance(row, tuple) else _as_row(row) for row in rows))
+        count = len(values) // width
+        start = 0
+        while start < count:
+            n = min(_MAX_ROWS_PER_STATEMENT, 1 << ((count - start).bit_length() - 1))
+            await conn.exec_driver_sql(self._statement(n, table, fields),
+                                       tuple(values[start * width:(start + n) * width]))
+            start += n
 
     async def insert_many(self, rows: Iterable[UsageRow | dict]) -> int:
         """Insert rows as multi-row INSERT statements at the driver level.
@@ -453,19 +518,12 @@ class UsageRepo:
         Per-row statement processing would cost more CPU than the request that
         produced the row; dict rows (not on the hot path) are accepted too.
         """
-        values = list(chain.from_iterable(row if isinstance(row, tuple) else _as_row(row) for row in rows))
-        width = len(_USAGE_FIELDS)
-        count = len(values) // width
-        if not count:
+        rows = list(rows)
+        if not rows:
             return 0
         async with self.engine.begin() as conn:
-            start = 0
-            while start < count:
-                n = min(_MAX_ROWS_PER_STATEMENT, 1 << ((count - start).bit_length() - 1))
-                params = tuple(values[start * width:(start + n) * width])
-                await conn.exec_driver_sql(self._statement(n), params)
-                start += n
-        return count
+            await self._insert(conn, rows, "usage", _USAGE_FIELDS)
+        return len(rows)
 
     async def list(self, *, limit: int = 100, offset: int = 0, api_key_id: str | None = None,
                    provider: str | None = None, connection_id: str | None = None) -> tuple[list[dict], int]:

@@ -139,10 +139,49 @@ usage = Table(
     Column("cache_write_tokens", Integer, nullable=False, default=0, server_default="0"),
     Column("estimated", Boolean, nullable=False, default=False, server_default=false()),
     Column("idempotent", Boolean, nullable=False, default=False, server_default=false()),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),  # upstream calls made
+    Column("images", Integer, nullable=False, default=0, server_default="0"),
+    Column("audio_seconds", Float, nullable=False, default=0.0, server_default="0"),
     Index("ix_usage_timestamp", "timestamp"),
     Index("ix_usage_api_key_id", "api_key_id"),
     Index("ix_usage_provider", "provider"),
     Index("ix_usage_connection_id", "connection_id"),
+    Index("ix_usage_history", "timestamp", "prompt_tokens", "completion_tokens", "cost"),
+    Index("ix_usage_key_time", "api_key_id", "timestamp"),
+)
+
+# One row per failed upstream attempt of a request that fell back (the request's own row is in usage).
+usage_attempts = Table(
+    "usage_attempts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("request_id", String(36), nullable=False),  # usage.id of the client request
+    Column("timestamp", Float, nullable=False),
+    Column("attempt", Integer, nullable=False),  # 1 = the first upstream call
+    Column("provider", String(100), nullable=True),
+    Column("connection_id", String(36), nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Index("ix_usage_attempts_request_id", "request_id"),
+    Index("ix_usage_attempts_timestamp", "timestamp"),
+)
+
+# Headers and bodies of a request and its answer, kept only while detailed logging is on (redacted).
+request_logs = Table(
+    "request_logs",
+    metadata,
+    Column("id", String(36), primary_key=True),  # usage.id
+    Column("timestamp", Float, nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("request_headers_json", Text, nullable=False),
+    Column("request_body", Text, nullable=True),
+    Column("response_headers_json", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("truncated", Boolean, nullable=False, default=False, server_default=false()),
+    Index("ix_request_logs_timestamp", "timestamp"),
 )
 
 audit_log = Table(

@@ -9,7 +9,7 @@ import os
 import time
 from collections import deque
 
-from omniroute.store.repos import UsageRepo, UsageRow
+from omniroute.store.repos import AttemptRow, DetailRow, UsageRepo, UsageRow
 
 log = logging.getLogger("omniroute.usage")
 
@@ -24,6 +24,10 @@ class UsageRecorder:
         self._interval = interval_s
         self._batch = batch_size
         self._pending: deque[UsageRow] = deque(maxlen=MAX_PENDING)
+        # Failed attempts and request details ride along with the next batch of usage rows.
+        self._attempts: deque[AttemptRow] = deque(maxlen=MAX_PENDING)
+        self._details: deque[DetailRow] = deque(maxlen=MAX_PENDING // 10)
+        self.writing = asyncio.Lock()  # held while a batch is written (budgets read a quiet ledger under it)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -45,6 +49,19 @@ class UsageRecorder:
         self.recorded += 1
         if len(self._pending) >= self._batch:
             self._wake.set()
+
+    def record_attempt(self, row: AttemptRow) -> None:
+        """Queue one failed upstream attempt (its request's row follows when the request ends)."""
+        self._attempts.append(row)
+
+    def record_detail(self, row: DetailRow) -> None:
+        """Queue the headers and bodies of one request (detailed logging)."""
+        self._details.append(row)
+
+    def pending_rows(self):
+        """The usage rows queued and not yet written (read synchronously: no batch is lost from view
+        while ``writing`` is held)."""
+        return tuple(self._pending)
 
     @property
     def pending(self) -> int:
@@ -69,20 +86,27 @@ class UsageRecorder:
         one batch per interval into a transaction per handful of requests.
         """
         written = 0
-        todo = len(self._pending)
-        while todo > 0 and self._pending:
-            batch = [self._pending.popleft() for _ in range(min(self._batch, todo, len(self._pending)))]
-            todo -= len(batch)
-            started = time.monotonic()
-            try:
-                written += await self._repo.insert_many(batch)
-                took = time.monotonic() - started
-                if took > 1.0:
-                    log.warning("usage write of %d rows took %.1f s (database busy?)", len(batch), took)
-            except Exception:  # a database hiccup must not lose rows nor kill the writer
-                log.exception("usage write failed; %d rows kept for retry", len(batch))
-                self._pending.extendleft(reversed(batch))
-                break
+        async with self.writing:
+            todo = len(self._pending)
+            first = True
+            while (todo > 0 and self._pending) or (first and (self._attempts or self._details)):
+                first = False
+                batch = [self._pending.popleft() for _ in range(min(self._batch, todo, len(self._pending)))]
+                attempts = [self._attempts.popleft() for _ in range(len(self._attempts))]
+                details = [self._details.popleft() for _ in range(min(len(self._details), 50))]
+                todo -= len(batch)
+                started = time.monotonic()
+                try:
+                    written += await self._repo.insert_ledger(batch, attempts, details)
+                    took = time.monotonic() - started
+                    if took > 1.0:
+                        log.warning("usage write of %d rows took %.1f s (database busy?)", len(batch), took)
+                except Exception:  # a database hiccup must not lose rows nor kill the writer
+                    log.exception("usage write failed; %d rows kept for retry", len(batch))
+                    self._pending.extendleft(reversed(batch))
+                    self._attempts.extendleft(reversed(attempts))
+                    self._details.extendleft(reversed(details))
+                    break
         self.written += written
         return written
 
@@ -92,6 +116,8 @@ class UsageRecorder:
         self._wake.set()
         if self._task is not None:
             await self._task
-        while self._pending:
-            if not await self.flush():
+        while self._pending or self._attempts or self._details:
+            before = (len(self._pending), len(self._attempts), len(self._details))
+            await self.flush()
+            if (len(self._pending), len(self._attempts), len(self._details)) == before:
                 break

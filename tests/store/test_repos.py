@@ -273,6 +273,9 @@ def usage_row(i: int, base: float) -> dict:
         "cacheWriteTokens": i % 3,
         "estimated": i % 7 == 0,
         "idempotent": i % 11 == 0,
+        "attempts": i % 3,
+        "images": i % 4,
+        "audioSeconds": float(i % 5) / 2,
     }
 
 
@@ -350,4 +353,4 @@ async def test_usage_batches_of_any_size_use_few_statement_shapes(engine, count)
     assert await repo.insert_many(rows) == count
     listed, total = await repo.list(limit=1000)
     assert total == count and sorted(r["promptTokens"] for r in listed) == list(range(count))
-    assert all(n & (n - 1) == 0 and n <= 256 for n in repo._statements), sorted(repo._statements)
+    assert all(n & (n - 1) == 0 and n <= 256 for _, n in repo._statements), sorted(repo._statements)

@@ -77,6 +77,28 @@ class IdempotencySettings(BaseModel):
         return None
 
 
+class UsageSettings(BaseModel):
+    """The ledger: how long usage rows are kept, and whether request and answer bodies are logged."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    retentionDays: int = Field(default=90, ge=0, le=36_500)  # 0 keeps rows for ever
+    detailedLogging: bool = False  # headers and bodies in /api/usage/request-logs (secrets redacted)
+    detailMaxBytes: int = Field(default=65_536, ge=1_024, le=16 * 1024**2)  # per body kept
+
+    def check(self, services) -> None:
+        return None
+
+
+class MetricsSettings(BaseModel):
+    """/metrics: open to loopback clients only (the default) or, with ``public``, to any address."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    public: bool = False
+
+    def check(self, services) -> None:
+        return None
+
+
 class GeneralSettings(BaseModel):
     """The PUT body: every section optional, unknown keys refused."""
 
@@ -84,6 +106,8 @@ class GeneralSettings(BaseModel):
     accountSelection: AccountSelection | None = None
     cache: CacheSettings | None = None
     idempotency: IdempotencySettings | None = None
+    usage: UsageSettings | None = None
+    metrics: MetricsSettings | None = None
 
 
 # Section name → how to read its live value.
@@ -91,6 +115,8 @@ _READERS: dict[str, Callable] = {
     "accountSelection": lambda s: s.pool.selector.config.to_json(),
     "cache": lambda s: s.cache.settings(),
     "idempotency": lambda s: {"windowMs": s.idempotency.window_ms},
+    "usage": lambda s: dict(s.usage_config),
+    "metrics": lambda s: {"public": s.metrics_public},
 }
 
 
