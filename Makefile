@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/history.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check omniroute tests bench

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 from omniroute import __version__
+
+
+def _stopped(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -22,6 +27,10 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"OmniRoute {__version__} on http://{settings.host}:{settings.port} (data: {settings.data_dir})",
           flush=True)
+    # The server drains and flushes on SIGTERM (or Ctrl-C), then hands the signal back to the handler found
+    # at start: this one makes that a clean exit (status 0) rather than death by the signal.
+    signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGINT, _stopped)
     uvicorn.run(
         app,
         host=settings.host,

@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from omniroute.auth.apikeys import ApiKey
+from omniroute.combo_run import ComboRunner
 from omniroute.dialects import translate
 from omniroute.dialects.openai_chat.request import validate_chat_request
 from omniroute.dialects.openai_chat.usage import usage_from_openai
@@ -37,21 +38,18 @@ from omniroute.errors import (
     classify_upstream,
     detached,
 )
+from omniroute.ledger import Ledger, cost_header, input_estimate
 from omniroute.routing.accounts import Account, AccountPool
-from omniroute.routing.combos import Combo, order
+from omniroute.routing.combos import Combo
 from omniroute.routing.fallback import verdict
 from omniroute.routing.resilience import Resilience, retry_after_seconds
 from omniroute.routing.resolve import Target, resolve
 from omniroute.schema import ChatRequest, Usage
-from omniroute.store.repos import AttemptRow, UsageRow
 from omniroute.transport.upstream_stream import UpstreamStream
 from omniroute.usage import estimate
 
 # Client dialects whose streams carry usage only when ``stream_options.include_usage`` asks.
 _USAGE_OPT_IN = frozenset({"openai", "completions"})
-_ABSENT = object()
-# A combo retrying one target waits at most this long for it (a longer Retry-After moves on instead).
-RETRY_WAIT_CAP_S = 10.0
 
 
 @dataclass(slots=True)
@@ -121,21 +119,7 @@ class _Plan:
     call: object | None = None  # the executor's last prepared call (its answer is read with it)
 
 
-def cost_header(usd: float) -> bytes:
-    """X-OmniRoute-Response-Cost: USD with up to ten decimals, no trailing zeros."""
-    return f"{usd:.10f}".rstrip("0").rstrip(".").encode()
-
-
-def input_estimate(ex: Exchange) -> int:
-    """Input tokens of the client's request, estimated (for upstreams that report no usage)."""
-    try:
-        request = ex.canonical or codec(ex.client_format).decode_request(ex.body)
-    except OmniRouteError:
-        return 0
-    return estimate.request_tokens(request)
-
-
-class ChatPipeline:
+class ChatPipeline(Ledger, ComboRunner):
     """Chat in any client dialect over any upstream dialect."""
 
     tokens = None  # omniroute.oauth.TokenManager (set by Services): subscription accounts' tokens
@@ -159,6 +143,8 @@ class ChatPipeline:
         """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
         canonical = self._decode(ex)
         target = self.route(ex, True)
+        if self.budgets is not None and self.budgets.active and ex.api_key is not None:
+            await self.reserve(ex, target)
         if self.cache is not None and self.cache.wants(ex, canonical):
             if canonical is None:
                 canonical = ex.canonical = translate.decode_client(ex.client_format, ex.body)
@@ -208,98 +194,6 @@ class ChatPipeline:
 
         return await self.attempt(ex, target, send, accept, timeout_s)
 
-    async def _run_combo(self, ex: Exchange, canonical: ChatRequest | None, combo: Combo) -> Answer:
-        """Try a combo's targets in its strategy's order until one answers (``routing.fallback`` says
-        which failures move on); targets whose every account is cooling down go last. When all fail,
-        one error names each target and why."""
-        ex.combo = combo.name
-        ex.target = None
-        config = combo.config
-        retries = int(config.get("maxRetries") or 0)
-        delay_s = (config.get("retryDelayMs") or 0) / 1000
-        timeout_s = (config.get("targetTimeoutMs") or 0) / 1000 or None
-        names = await order(combo, self._registry.model_table.combos, self._pool.state,
-                            price_of=self._price_of if combo.strategy == "cost-optimized" else None)
-        body, client_canonical = ex.body, canonical
-        options = body.get("stream_options", _ABSENT)  # _plan edits the body; each try starts afresh
-        failures: list[str] = []
-        last: OmniRouteError | None = None
-        deferred: list[tuple[str, Target]] = []
-        queue: list[tuple[str, Target | None]] = [(name, None) for name in names]
-        while queue:
-            name, target = queue.pop(0)
-            try:
-                if target is None:
-                    target = resolve(name, self._registry, self._pool)
-                    if queue and await self._all_cooling(target):
-                        deferred.append((name, target))
-                        if not any(t is None for _, t in queue):
-                            queue += deferred
-                            deferred = []
-                        continue
-            except OmniRouteError as err:
-                last = detached(err)
-                failures.append(f"{name}: HTTP {err.status} {err.message}")
-                continue
-            for attempt in range(retries + 1):
-                if options is _ABSENT:
-                    body.pop("stream_options", None)
-                else:
-                    body["stream_options"] = options
-                ex.canonical, ex.target = client_canonical, target
-                try:
-                    return await self._serve(ex, client_canonical, target, timeout_s)
-                except OmniRouteError as err:
-                    last, rule = detached(err), verdict(err)
-                    # An upstream error already names its status and each connection tried.
-                    failures.append(f"{name}: {err.message}" if isinstance(err, UpstreamError)
-                                    else f"{name}: HTTP {err.status} {err.message}")
-                    if not rule.next_target:
-                        return self._combo_failed(combo, failures, err, stop=True)
-                    wait = max(delay_s, getattr(err, "retry_after_s", None) or 0)
-                    if attempt == retries or not (rule.cooldown or rule.breaker) or wait > RETRY_WAIT_CAP_S:
-                        break
-                    if wait:
-                        await asyncio.sleep(wait)
-            if not queue and deferred:
-                queue, deferred = deferred, []
-        return self._combo_failed(combo, failures, last)
-
-    @staticmethod
-    def _combo_failed(combo: Combo, failures: list[str], last: OmniRouteError | None, stop: bool = False):
-        if last is None:
-            raise NoAccountAvailable(f"combo '{combo.name}' has no target to try")
-        if len(failures) > 1 or not stop:
-            last.message = f"combo '{combo.name}' failed on each target tried: " + "; ".join(failures)
-        raise last
-
-    def _price_of(self, name: str, _depth: int = 0) -> float:
-        """A target's blended price per 1M tokens: 0 on a subscription, the cheapest target of a nested
-        combo, infinity when unknown (those go last)."""
-        from omniroute.usage.pricing import blended
-
-        inner = self._registry.model_table.combos.get(name)
-        if inner is not None:
-            return min((self._price_of(t, _depth + 1) for t in inner.targets if _depth < 3), default=float("inf"))
-        try:
-            target = resolve(name, self._registry, self._pool)
-        except OmniRouteError:
-            return float("inf")
-        if target.provider.auth == "oauth":
-            return 0.0
-        pricing = self.services.pricing if self.services is not None else None
-        return blended(pricing.lookup(target.provider.id, target.model)) if pricing is not None else float("inf")
-
-    async def _all_cooling(self, target: Target) -> bool:
-        """Whether every account of the target's provider is cooling down (the target goes last)."""
-        accounts = self._pool.accounts(target.provider.id)
-        if not accounts:
-            return False
-        for account in accounts:
-            if not await self._pool.cooldown_left(account.id):
-                return False
-        return True
-
     async def _send_adapted(self, account: Account, plan: _Plan) -> aiohttp.ClientResponse:
         """A subscription upstream's call, shaped by its executor (token, URL, headers, envelope)."""
         from omniroute.providers.executors import UpstreamCall
@@ -335,6 +229,8 @@ class ChatPipeline:
         next account as ``routing.fallback`` says, and feed the breaker, cooldowns and lockouts;
         when all fail, one error names every account and why."""
         resilience = self.resilience
+        if ex.reservation is None and self.budgets is not None and self.budgets.active and ex.api_key is not None:
+            await self.reserve(ex, target)  # the media routes come here without passing through run
         accounts = await self._usable_accounts(ex, target)
         probe = await resilience.admit(target.provider)
         failures: list[str] = []
@@ -596,86 +492,3 @@ class ChatPipeline:
         if ex.request_id:
             headers.append((b"x-request-id", ex.request_id.encode()))
         return headers
-
-    def cost(self, ex: Exchange) -> float:
-        """USD for the exchange, once: the pricing table over the usage the upstream reported (cached,
-        cache-write and reasoning tokens each at their price); 0 for a subscription account, a cache
-        hit or an idempotent replay."""
-        if ex.cost is None:
-            target, usage = ex.target, ex.usage
-            if target is None or (usage is None and not ex.images and not ex.audio_seconds) or ex.cache == "HIT" \
-                    or ex.idempotent or self.services is None:
-                ex.cost = 0.0
-            else:
-                from omniroute.usage.pricing import cost
-
-                usage = usage or Usage()
-                ex.cost = cost(self.services.pricing.lookup(target.provider.id, target.model), usage,
-                               images=ex.images, audio_seconds=ex.audio_seconds,
-                               subscription=target.provider.auth == "oauth")
-        return ex.cost
-
-    def _record_attempt(self, ex: Exchange, target: Target, account: Account, err: OmniRouteError,
-                        tried: float) -> None:
-        """A failed upstream call: its own row, linked to the request's row (written when the request ends)."""
-        recorder = self._recorder
-        if ex.row_id is None:
-            ex.row_id = recorder.new_id()
-        recorder.record_attempt(AttemptRow(
-            id=recorder.new_id(), requestId=ex.row_id, timestamp=time.time(), attempt=ex.attempts,
-            provider=target.provider.id, connectionId=account.id, model=target.model, status=err.status,
-            error=err.message, latencyMs=int((time.perf_counter() - tried) * 1000)))
-
-    def record(self, ex: Exchange, error: OmniRouteError | None = None) -> None:
-        """Queue the usage row of a finished exchange (once)."""
-        if ex.recorded:
-            return
-        ex.recorded = True
-        if error is not None:
-            ex.status, ex.error = error.status, error.message
-        if ex.tap is not None and ex.cache_key is not None and ex.status == 200:
-            answer = ex.tap.answer()
-            if answer is not None:
-                self.cache.store(ex, answer, ex.target.provider.dialect)
-        usage = ex.usage or Usage()
-        target = ex.target if ex.cache != "HIT" else None
-        latency_ms = int((time.perf_counter() - ex.started) * 1000)
-        if self.telemetry is not None and target is not None:
-            self.telemetry.observe(target.provider.id, ex.account.id if ex.account else None, latency_ms,
-                                   ex.status < 400)
-        if ex.row_id is None:
-            ex.row_id = self._recorder.new_id()
-        row = UsageRow(
-            id=ex.row_id,
-            timestamp=time.time(),
-            apiKeyId=ex.api_key.id if ex.api_key else None,
-            provider=target.provider.id if target else None,
-            connectionId=ex.account.id if ex.account else None,
-            model=target.model if target else None,
-            requestedModel=ex.requested_model,
-            combo=ex.combo,
-            clientFormat=ex.client_format,
-            upstreamFormat=target.provider.dialect if target else None,
-            promptTokens=usage.prompt_total,
-            completionTokens=usage.output,
-            cachedTokens=usage.cache_read,
-            reasoningTokens=usage.reasoning,
-            cost=self.cost(ex),
-            latencyMs=latency_ms,
-            ttftMs=ex.ttft_ms,
-            status=ex.status,
-            cache=ex.cache,
-            error=ex.error,
-            cacheWriteTokens=usage.cache_write,
-            estimated=usage.estimated,
-            idempotent=ex.idempotent,
-            attempts=ex.attempts,
-            images=ex.images,
-            audioSeconds=ex.audio_seconds,
-        )
-        self._recorder.record(row)
-        if ex.reservation is not None:
-            self.budgets.settle(ex.reservation, row.cost)
-            ex.reservation = None
-        if self.metrics is not None:
-            self.metrics.observe(row)

@@ -26,6 +26,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from exc
+
+
 def normalize_database_url(url: str) -> str:
     """Turn user-facing URLs (postgresql://, sqlite:///) into async driver URLs."""
     if url.startswith("postgres://"):
@@ -57,6 +67,7 @@ class Settings:
     usage_flush_interval_s: float = 0.5
     usage_batch_size: int = 500
     keep_alive_timeout_s: int = 75
+    purge_interval_s: float = 3600.0  # usage retention: seconds between purges (0 = no background purge)
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,6 +94,7 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or "info").lower(),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 20 * 1024 * 1024),
             usage_flush_interval_s=_int(env, "USAGE_FLUSH_INTERVAL_MS", 500) / 1000,
+            purge_interval_s=_float(env, "OMNIROUTE_PURGE_INTERVAL_S", 3600.0),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

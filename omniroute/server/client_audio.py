@@ -45,6 +45,7 @@ class TranscriptionRoute:
                       pinned_connection=headers.get(b"x-omniroute-connection"), client_ip=client_address(scope))
         watch: DisconnectWatch | None = None
         release = None
+        s.inflight += 1
         try:
             ex.api_key = authenticate(s.keyring, presented_key(headers), s.require_api_key)
             if s.limits.active:  # before the upload is read: a refused client sends nothing more
@@ -73,6 +74,7 @@ class TranscriptionRoute:
             asyncio.current_task().uncancel()
             ex.status, ex.error = 499, "client disconnected"
         finally:
+            s.inflight -= 1
             if watch is not None:
                 watch.stop()
             if release is not None:

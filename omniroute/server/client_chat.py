@@ -120,7 +120,25 @@ class ChatRoute:
 
     async def __call__(self, scope, receive, send) -> None:
         s = self.s
+        s.inflight += 1
+        capture = None
+        if s.usage_config["detailedLogging"]:
+            from omniroute.usage.details import Capture
+
+            capture = Capture(scope, send, s.usage_config["detailMaxBytes"])
+            send = capture.send
+        try:
+            await self.serve(scope, receive, send, capture)
+        finally:
+            s.inflight -= 1
+            if capture is not None and (row := capture.row()) is not None:
+                s.recorder.record_detail(row)
+
+    async def serve(self, scope, receive, send, capture) -> None:
+        s = self.s
         ex = await self.accept(scope, receive)
+        if capture is not None:
+            capture.ex = ex
         if ex.refused is not None:
             return await self.refuse(ex, ex.refused, send)
         try:

@@ -120,7 +120,25 @@ class MediaRoute:
 
     async def serve(self, scope, receive, send, forced: str | None) -> None:
         s = self.s
+        s.inflight += 1
+        capture = None
+        if s.usage_config["detailedLogging"]:
+            from omniroute.usage.details import Capture
+
+            capture = Capture(scope, send, s.usage_config["detailMaxBytes"])
+            send = capture.send
+        try:
+            await self._serve(scope, receive, send, forced, capture)
+        finally:
+            s.inflight -= 1
+            if capture is not None and (row := capture.row()) is not None:
+                s.recorder.record_detail(row)
+
+    async def _serve(self, scope, receive, send, forced: str | None, capture) -> None:
+        s = self.s
         ex = await self._chat.accept(scope, receive)
+        if capture is not None:
+            capture.ex = ex
         ex.client_format = self.kind
         if ex.refused is not None:
             return await self._chat.refuse(ex, ex.refused, send)

@@ -42,6 +42,7 @@ class CountTokensRoute(ChatRoute):
                 raise PermissionDenied(f"this API key may not use the model '{request.model}'",
                                        code="model_not_allowed")
             request.model = target.model
+            ex.target = target
             count, source = await self._upstream_count(target.provider.id, request), b"upstream"
             if count is None:
                 from omniroute.tokens import count_tokens
@@ -52,6 +53,7 @@ class CountTokensRoute(ChatRoute):
             return await self.refuse(ex, err, send)
         body = {"totalTokens": count} if self.dialect == "gemini" else {"input_tokens": count}
         await send_bytes(send, 200, orjson.dumps(body), [*JSON_HEADERS, (b"x-omniroute-token-count", source)])
+        self.s.pipeline.record(ex)  # a row like every request's; counting costs nothing
 
     def _decode(self, body: dict, path_model: str | None) -> ChatRequest:
         if self.dialect == "gemini":

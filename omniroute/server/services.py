@@ -44,6 +44,7 @@ from omniroute.store.repos import (
     UsageRepo,
 )
 from omniroute.transport.session import create_session
+from omniroute.usage.budgets import Budgets
 from omniroute.usage.metrics import Metrics
 from omniroute.usage.recorder import UsageRecorder
 from omniroute.usage.retention import Retention
@@ -100,6 +101,9 @@ class Services:
                                       batch_size=settings.usage_batch_size)
         self.trimmer = IdleTrimmer(lambda: self.recorder.recorded)
         self.metrics = Metrics()
+        self.budgets = Budgets(self.state, self.settings_repo, self.usage, self.recorder)
+        self.budgets.on_refusal = self._budget_refused
+        self.budgets.on_warning = self._budget_warning
         self.retention = Retention(self)
         self.metrics_public = False  # the "metrics" setting: /metrics without a login from any address
         # --- policies, client rate limits and sessions (built here, loaded in start) ---
@@ -108,6 +112,7 @@ class Services:
         self.sessions = SessionTracker(self.state)
         # --- end policies, client rate limits and sessions ---
         self.usage_config = dict(USAGE_DEFAULTS)
+        self._pricing_overrides: dict | None = None
         self.inflight = 0  # client requests being served (the /metrics gauge)
         self.require_login = True
         self.require_api_key_setting = False
@@ -117,10 +122,15 @@ class Services:
 
     @functools.cached_property
     def pricing(self):
-        """The pricing table (loaded on first use: only cost-optimized combos read it so far)."""
+        """The pricing table: the defaults under the stored overrides (built on first use)."""
         from omniroute.usage.pricing import PricingTable
 
-        return PricingTable()
+        table = PricingTable()
+        try:
+            table.set_overrides(self._pricing_overrides or {})
+        except ValueError as exc:
+            log.warning("stored pricing overrides are ignored: %s", exc)
+        return table
 
     @property
     def require_api_key(self) -> bool:
@@ -134,6 +144,7 @@ class Services:
         self.require_login = bool(await self.settings_repo.get("requireLogin", True))
         self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
         await self.load_settings()
+        self._pricing_overrides = await self.settings_repo.get("pricing")
         self.policies.load(await self.settings_repo.get("policies") or [])  # rows that fail are skipped
         try:
             self.limits.configure(await self.settings_repo.get("rateLimit") or {})
@@ -152,7 +163,9 @@ class Services:
         self.pipeline.cache = self.cache
         self.pipeline.services = self
         self.pipeline.metrics = self.metrics
+        self.pipeline.budgets = self.budgets
         self.response_cache.start()
+        await self.budgets.load()
         self.recorder.start()
         self.trimmer.start()
         self.retention.start()
@@ -161,6 +174,15 @@ class Services:
         gc.collect()
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
+
+    def _budget_refused(self, key_id: str, message: str, ip: str | None) -> None:
+        self.audit.add_later(action="budget.refused", status="refused", actor=f"key:{key_id}", target=key_id, ip=ip)
+
+    def _budget_warning(self, budget, spent: float) -> None:
+        log.warning("API key %r has spent $%.4f of its %s budget of $%g", budget.key_id, spent, budget.period,
+                    budget.limit)
+        self.audit.add_later(action="budget.warning", status="warning", actor=f"key:{budget.key_id}",
+                             target=f"{budget.period} ${spent:.4f} of ${budget.limit:g}")
 
     async def password_hash(self) -> str | None:
         """The stored dashboard password hash (after first-run set-up has finished)."""
@@ -174,6 +196,7 @@ class Services:
             await self._password_task
         await self.trimmer.close()
         await self.retention.close()
+        await self.audit.close()
         await self.recorder.close()
         await self.response_cache.close()
         if self.session is not None:

@@ -542,15 +542,276 @@ class UsageRepo:
             total = (await conn.execute(count)).scalar_one()
         return rows, total
 
+    # ---- reading the ledger (/api/usage/*) and retention -------------------------------------------
+
+    @staticmethod
+    def _where(*, api_key_id: str | None = None, provider: str | None = None, model: str | None = None,
+               connection_id: str | None = None, status: int | str | None = None, since: float | None = None,
+               until: float | None = None) -> list:
+        """Filters of a usage query; ``status`` is a code, "ok" (below 400) or "error" (400 and above);
+        ``since`` and ``until`` are epoch seconds, both inclusive."""
+        c = t.usage.c
+        where = []
+        for column, value in ((c.api_key_id, api_key_id), (c.provider, provider), (c.model, model),
+                              (c.connection_id, connection_id)):
+            if value:
+                where.append(column == value)
+        if status == "ok":
+            where.append(c.status < 400)
+        elif status == "error":
+            where.append(c.status >= 400)
+        elif status is not None:
+            where.append(c.status == int(status))
+        if since is not None:
+            where.append(c.timestamp >= since)
+        if until is not None:
+            where.append(c.timestamp <= until)
+        return where
+
+    @staticmethod
+    def _usage_dict(row) -> dict:
+        return {key: row[col] for key, col in _USAGE_FIELDS.items()}
+
+    async def search(self, *, limit: int = 100, offset: int = 0, **filters) -> tuple[list[dict], int]:
+        """A page of rows, newest first, and how many match in all (filters: see ``_where``)."""
+        where = self._where(**filters)
+        c = t.usage.c
+        query = select(t.usage).where(*where).order_by(c.timestamp.desc(), c.id.desc()).limit(limit).offset(offset)
+        count = select(func.count()).select_from(t.usage).where(*where)
+        async with self.engine.connect() as conn:
+            rows = [self._usage_dict(r) for r in (await conn.execute(query)).mappings()]
+            total = (await conn.execute(count)).scalar_one()
+        return rows, total
+
+    async def get(self, row_id: str) -> dict | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(t.usage).where(t.usage.c.id == row_id))).mappings().first()
+        return self._usage_dict(row) if row is not None else None
+
+    async def attempts_of(self, request_ids: list[str]) -> dict[str, list[dict]]:
+        """The failed upstream attempts of each request (by usage row id), in attempt order."""
+        out: dict[str, list[dict]] = {rid: [] for rid in request_ids}
+        if not request_ids:
+            return out
+        c = t.usage_attempts.c
+        query = (select(t.usage_attempts).where(c.request_id.in_(request_ids))
+                 .order_by(c.request_id, c.attempt, c.timestamp))
+        async with self.engine.connect() as conn:
+            for r in (await conn.execute(query)).mappings():
+                out[r["request_id"]].append({key: r[col] for key, col in _ATTEMPT_FIELDS.items()})
+        return out
+
+    async def details_of(self, request_ids: list[str]) -> dict[str, dict]:
+        """The logged headers and bodies of each request that has them (headers decoded from JSON)."""
+        if not request_ids:
+            return {}
+        out = {}
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(t.request_logs).where(t.request_logs.c.id.in_(request_ids)))
+            for r in result.mappings():
+                out[r["id"]] = {
+                    "method": r["method"], "path": r["path"],
+                    "requestHeaders": _loads(r["request_headers_json"], {}), "requestBody": r["request_body"],
+                    "responseHeaders": _loads(r["response_headers_json"]), "responseBody": r["response_body"],
+                    "truncated": bool(r["truncated"]),
+                }
+        return out
+
+    def history_query(self, *, start: float, end: float, width: int, api_key_id: str | None = None,
+                      provider: str | None = None):
+        """The history statement (see ``history``; tests read its plan)."""
+        from sqlalchemy import Integer, cast, literal_column
+
+        c = t.usage.c
+        offset = (c.timestamp - float(start)) / float(width)
+        # Bucket = floor(offset): SQLite's CAST truncates (offset >= 0 here), PostgreSQL's would round.
+        bucket = cast(func.floor(offset) if self.engine.dialect.name == "postgresql" else offset, Integer)
+        return (select(bucket.label("bucket"), func.count(), func.sum(c.prompt_tokens),
+                       func.sum(c.completion_tokens), func.sum(c.cost))
+                .where(c.timestamp >= float(start), c.timestamp < float(end),
+                       *self._where(api_key_id=api_key_id, provider=provider))
+                .group_by(literal_column("bucket")))
+
+    async def history(self, *, start: float, end: float, width: int, api_key_id: str | None = None,
+                      provider: str | None = None) -> list[tuple[int, int, int, int, float]]:
+        """(bucket, requests, prompt tokens, completion tokens, cost) of each non-empty bucket of ``width``
+        seconds from ``start`` (bucket 0) to ``end``: one GROUP BY over the timestamp range, answered from
+        the covering index ix_usage_history alone when no other filter is given."""
+        query = self.history_query(start=start, end=end, width=width, api_key_id=api_key_id, provider=provider)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(int(b), int(n), int(p or 0), int(o or 0), float(cost or 0.0)) for b, n, p, o, cost in rows]
+
+    async def connection_usage(self, connection_id: str, *, since: float | None = None,
+                               latest: int = 50) -> dict:
+        """Totals, per-model totals and the latest rows of one connection since ``since``."""
+        from sqlalchemy import case
+
+        c = t.usage.c
+        where = self._where(connection_id=connection_id, since=since)
+        errors = func.sum(case((c.status >= 400, 1), else_=0))
+        totals = select(func.count(), errors, func.sum(c.prompt_tokens), func.sum(c.completion_tokens),
+                        func.sum(c.cost), func.max(c.timestamp)).where(*where)
+        requests = func.count()
+        by_model = (select(c.model, requests, func.sum(c.prompt_tokens), func.sum(c.completion_tokens),
+                           func.sum(c.cost)).where(*where).group_by(c.model).order_by(requests.desc(), c.model))
+        logs = select(t.usage).where(*where).order_by(c.timestamp.desc(), c.id.desc()).limit(latest)
+        async with self.engine.connect() as conn:
+            n, err, prompt, completion, cost, last = (await conn.execute(totals)).one()
+            models = (await conn.execute(by_model)).all()
+            rows = [self._usage_dict(r) for r in (await conn.execute(logs)).mappings()]
+        return {
+            "requests": int(n or 0), "errors": int(err or 0), "promptTokens": int(prompt or 0),
+            "completionTokens": int(completion or 0), "cost": float(cost or 0.0), "lastUsed": last,
+            "byModel": [{"model": m, "requests": int(k), "promptTokens": int(p or 0),
+                         "completionTokens": int(o or 0), "cost": float(x or 0.0)} for m, k, p, o, x in models],
+            "logs": rows,
+        }
+
+    async def has_rows(self, *, connection_id: str) -> bool:
+        query = select(t.usage.c.id).where(t.usage.c.connection_id == connection_id).limit(1)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
+    async def purge_before(self, cutoff: float, *, chunk: int = 2_000, pause_s: float = 0.0) -> dict[str, int]:
+        """Delete usage rows, attempt rows and request details older than ``cutoff`` (epoch seconds), each
+        table in chunks of ``chunk`` rows, one short transaction per chunk: no write lock is held long
+        and the recorder's batches get in between. Returns how many rows of each went."""
+        import asyncio
+
+        deleted = {}
+        for name, table in (("usage", t.usage), ("attempts", t.usage_attempts), ("requestLogs", t.request_logs)):
+            total = 0
+            while True:
+                doomed = select(table.c.id).where(table.c.timestamp < cutoff).limit(chunk)
+                async with self.engine.begin() as conn:
+                    gone = (await conn.execute(delete(table).where(table.c.id.in_(doomed)))).rowcount
+                total += max(gone or 0, 0)
+                if not gone or gone < chunk:
+                    break
+                await asyncio.sleep(pause_s)
+            deleted[name] = total
+        return deleted
+
 
 class AuditRepo:
-    """Who did what to the gateway's configuration, and every login attempt."""
+    """Who did what to the gateway's configuration, every login attempt and every budget refusal.
+
+    ``add`` writes at once (management requests, which are rare and must be listed as soon as they
+    are answered); ``add_later`` queues an entry for the request path and a background task writes
+    the queue in batches within ``FLUSH_DELAY_S``.
+    """
+
+    FLUSH_DELAY_S = 0.5  # a queued entry is written within about this long
+    BATCH_SIZE = 500
+    MAX_QUEUED = 10_000  # beyond this the oldest queued entries are dropped (counted in ``dropped``)
+    FILTERS = frozenset({"action", "actor", "since", "until"})
 
     def __init__(self, engine: AsyncEngine):
+        from collections import deque  # (imported here: this class's edits stay inside it)
+
         self.engine = engine
+        self._queue: deque[dict] = deque(maxlen=self.MAX_QUEUED)
+        self._task = None  # the writer, started by the first add_later in a running loop
+        self._wake = None
+        self._closing = False
+        self.written = 0
+        self.dropped = 0
 
     async def add(self, *, action: str, status: str, actor: str | None = None, target: str | None = None,
                   ip: str | None = None) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(insert(t.audit_log).values(
                 timestamp=time.time(), actor=actor, action=action, target=target, status=status, ip=ip))
+
+    def add_later(self, *, action: str, status: str, actor: str | None = None, target: str | None = None,
+                  ip: str | None = None) -> None:
+        """Queue one entry (stamped now) without touching the database; never blocks nor raises."""
+        import asyncio
+
+        if len(self._queue) == self.MAX_QUEUED:
+            self.dropped += 1
+        self._queue.append({"timestamp": time.time(), "actor": actor, "action": action, "target": target,
+                            "status": status, "ip": ip})
+        if self._closing or (self._task is not None and not self._task.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: the entry waits for the next call in one, or for close()
+            return
+        self._wake = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="audit-writer")
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def _run(self) -> None:
+        """Write the queue every FLUSH_DELAY_S while it holds entries (a burst becomes one batch)."""
+        import asyncio
+
+        while self._queue and not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.FLUSH_DELAY_S)
+            except TimeoutError:
+                pass
+            if self._closing:
+                return  # close() writes what is left
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write every queued entry in batches; a failed batch goes back to the queue for the next round."""
+        written = 0
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self.BATCH_SIZE, len(self._queue)))]
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(insert(t.audit_log), batch)
+            except Exception:  # a database hiccup must neither lose entries nor kill the writer
+                import logging
+
+                logging.getLogger("omniroute").exception("audit write failed; %d entries kept", len(batch))
+                self._queue.extendleft(reversed(batch))
+                break
+            written += len(batch)
+        self.written += written
+        return written
+
+    async def close(self) -> None:
+        """Stop the writer and write what is still queued (one attempt: shutdown must not hang)."""
+        self._closing = True
+        task = self._task
+        if task is not None and not task.done():
+            self._wake.set()
+            await task
+        await self.flush()
+
+    async def list(self, limit: int = 100, offset: int = 0,
+                   filters: dict | None = None) -> tuple[list[dict], int]:
+        """A page of entries, newest first, and how many match ``filters`` in all.
+
+        ``filters``: ``action`` and ``actor`` (exact), ``since`` and ``until`` (epoch seconds, inclusive);
+        a missing or None filter does not restrict.
+        """
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
+        unknown = set(filters) - self.FILTERS
+        if unknown:
+            raise ValueError(f"unknown audit filter(s) {sorted(unknown)}; known: {sorted(self.FILTERS)}")
+        c = t.audit_log.c
+        where = []
+        if "action" in filters:
+            where.append(c.action == filters["action"])
+        if "actor" in filters:
+            where.append(c.actor == filters["actor"])
+        if "since" in filters:
+            where.append(c.timestamp >= float(filters["since"]))
+        if "until" in filters:
+            where.append(c.timestamp <= float(filters["until"]))
+        query = (select(c.id, c.timestamp, c.actor, c.action, c.target, c.status, c.ip).where(*where)
+                 .order_by(c.timestamp.desc(), c.id.desc()).limit(limit).offset(offset))
+        count = select(func.count()).select_from(t.audit_log).where(*where)
+        async with self.engine.connect() as conn:
+            fields = ("id", "timestamp", "actor", "action", "target", "status", "ip")  # plain str keys (JSON)
+            entries = [{k: row[k] for k in fields} for row in (await conn.execute(query)).mappings()]
+            total = (await conn.execute(count)).scalar_one()
+        return entries, total

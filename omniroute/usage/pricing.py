@@ -213,6 +213,9 @@ class PricingTable:
         price = index.exact.get(f"{provider}/{model}") or index.bare.get(model)
         if price is not None or not model:
             return price
+        price = index.bare.get(f"{provider}/{model}")  # a custom node's model, keyed `node/model`
+        if price is not None:
+            return price
         provider = _canonical_provider(provider)
         loose = normalise_model(model)
         price = index.loose_exact.get(f"{provider}/{loose}") or index.loose_bare.get(loose)
@@ -267,3 +270,17 @@ def blended(price: Price | None) -> float:
     if price is None:
         return math.inf
     return (3 * price.input + price.output) / 4
+
+
+def estimate_cost(price: Price | None, input_tokens: int, output_tokens: int, *, images: int = 0,
+                  subscription: bool = False) -> float:
+    """An upper estimate of one request's cost before it is sent (a budget reservation): the prompt
+    at the input price (no cache discount) and the whole output cap at the dearer of the output and
+    reasoning prices."""
+    if subscription or price is None:
+        return 0.0
+    total = (max(input_tokens, 0) * max(price.input, price.cache_write)
+             + max(output_tokens, 0) * max(price.output, price.reasoning)) / _PER_TOKEN
+    if images > 0 and price.per_image:
+        total += images * price.per_image
+    return total

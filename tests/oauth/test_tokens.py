@@ -13,6 +13,8 @@ from omniroute.oauth import SignInExpired, connection_values
 from omniroute.pipeline import ChatPipeline, Exchange
 from omniroute.providers.registry import ProviderRegistry
 from omniroute.routing.accounts import AccountPool
+from omniroute.store.repos import UsageRepo
+from omniroute.usage.recorder import UsageRecorder
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.oauth.test_flows import _sign_in
 
@@ -108,17 +110,6 @@ async def test_a_transient_failure_keeps_a_still_valid_token(kit):
 # ---- the pipeline --------------------------------------------------------------------------
 
 
-class _Recorder:
-    def __init__(self):
-        self.rows = []
-
-    def record(self, row):
-        self.rows.append(row)
-
-    def new_id(self):
-        return str(len(self.rows))
-
-
 @pytest.fixture(scope="module")
 def chat_upstream():
     fake = FakeOpenAI().start()
@@ -131,7 +122,7 @@ async def _pipeline(kit, upstream, n=1):
     made = [await _connection(kit, baseUrl=upstream.base_url, priority=i) for i in range(n)]
     pool = AccountPool(registry, kit.box, kit.state)
     pool.load(await kit.repo.list())
-    pipeline = ChatPipeline(registry=registry, pool=pool, session=kit.session, recorder=_Recorder())
+    pipeline = ChatPipeline(registry=registry, pool=pool, session=kit.session, recorder=UsageRecorder(UsageRepo(None)))  # queues, never started
     pipeline.tokens = kit.tokens
     return pipeline, made
 

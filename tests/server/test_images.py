@@ -272,3 +272,19 @@ def test_fireworks_shape_translation():
     with pytest.raises(ValueError, match="CONTENT_FILTERED"):
         images.read("fireworks", {"finishReason": "CONTENT_FILTERED"}, "application/json", b"")
     assert images.nearest_ratio(1024, 1024) == "1:1" and images.nearest_ratio(1536, 1024) == "3:2"
+
+
+def test_images_are_priced_per_image(gateway, upstream, connection, api_key, admin):
+    """dall-e-2 priced by the operator at $0.025 an image: three images cost $0.075 (header and row)."""
+    connection()
+    key = api_key()
+    price = {"input": 0, "output": 0, "perImage": 0.025}
+    assert admin.put("/api/pricing", json={"pricing": {"openai/dall-e-2": price}}).status_code == 200
+    try:
+        raw = sdk(gateway, key["key"]).images.with_raw_response.generate(model="openai/dall-e-2", prompt="cats", n=3)
+    finally:
+        admin.put("/api/pricing", json={"pricing": {"openai/dall-e-2": None}})
+    assert len(raw.parse().data) == 3
+    assert float(raw.headers["x-omniroute-response-cost"]) == pytest.approx(0.075)
+    [row] = usage_rows(admin, key["id"])
+    assert row["images"] == 3 and row["cost"] == pytest.approx(0.075)

@@ -297,3 +297,14 @@ def test_a_usage_row_per_request(gateway, admin, api_key, deepgram, assemblyai, 
     assert seen == [("assemblyai/best", "assemblyai", "best", 200), ("deepgram/nova-3", "-", "-", 400),
                     ("deepgram/nova-3", "deepgram", "nova-3", 200), ("openai/whisper-1", "openai", "whisper-1", 200)]
     assert all(r["completionTokens"] == 0 and r["clientFormat"] == "openai" for r in rows)
+
+
+def test_audio_is_priced_per_minute(gateway, admin, api_key, whisper):
+    """whisper-1 at $0.006 a minute: one second of audio costs $0.0001, in the header and the row."""
+    key = api_key()
+    raw = client(gateway, key["key"]).audio.transcriptions.with_raw_response.create(
+        model="openai/whisper-1", response_format="verbose_json", file=("clip.wav", AUDIO, "audio/wav"))
+    assert raw.headers["x-omniroute-audio-seconds"] == "1"
+    assert float(raw.headers["x-omniroute-response-cost"]) == pytest.approx(0.006 / 60)
+    [row] = usage_rows(admin, key["id"], 1)
+    assert row["audioSeconds"] == 1.0 and row["cost"] == pytest.approx(0.006 / 60)

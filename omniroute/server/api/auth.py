@@ -13,6 +13,7 @@ from omniroute.auth.passwords import verify_password
 from omniroute.auth.sessions import COOKIE
 from omniroute.server.api.common import (
     admin,
+    audit,
     client_ip,
     error_response,
     json_response,
@@ -39,7 +40,7 @@ async def login(request: Request):
     ip = client_ip(request)
     locked = await s.login_guard.locked_for(ip)
     if locked:
-        await s.audit.add(action="login", status="locked", ip=ip)
+        await audit(request, "login", status="locked")
         return json_response({"error": f"too many failed logins; try again in {math.ceil(locked)} s"}, 429,
                              headers={"Retry-After": str(math.ceil(locked))})
     body = await read_model(request, LoginBody)
@@ -47,12 +48,13 @@ async def login(request: Request):
     ok = stored is not None and await asyncio.to_thread(verify_password, body.password, stored)
     if not ok:
         now_locked = await s.login_guard.failed(ip)
-        await s.audit.add(action="login", status="failed", ip=ip)
+        await audit(request, "login", status="failed")
         if now_locked:
             return error_response(429, "too many failed logins; this address is locked out for 15 minutes")
         return error_response(401, "wrong password")
     await s.login_guard.succeeded(ip)
-    await s.audit.add(action="login", status="ok", actor="admin", ip=ip)
+    request.state.actor = "admin"  # authenticated from here on: the entry names who logged in
+    await audit(request, "login")
     resp = json_response({"ok": True})
     set_session_cookie(resp, s.signer.issue())
     return resp
@@ -79,8 +81,7 @@ async def require_login(request: Request):
         body = await read_model(request, RequireLoginBody)
         await s.settings_repo.set("requireLogin", body.requireLogin)
         s.require_login = body.requireLogin
-        await s.audit.add(action="settings.requireLogin", status="ok", actor=request.state.actor,
-                          target=str(body.requireLogin), ip=client_ip(request))
+        await audit(request, "settings.requireLogin", str(body.requireLogin))
     return json_response({"requireLogin": s.require_login})
 
 

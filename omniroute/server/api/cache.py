@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omniroute.server.api.common import admin, client_ip, json_response
+from omniroute.server.api.common import admin, audit, json_response
 
 
 @admin
@@ -23,8 +23,7 @@ async def cache(request: Request):
     cleared = await s.response_cache.clear(model)
     if s.cache.semantic is not None and model is None:  # (an entry of a cleared model only finds a miss)
         s.cache.semantic.clear()
-    await s.audit.add(action="cache.clear", status="ok", actor=request.state.actor, target=model,
-                      ip=client_ip(request))
+    await audit(request, "cache.clear", model)
     return json_response({"cleared": True, "model": model, "memoryEntries": cleared})
 
 

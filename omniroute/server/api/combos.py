@@ -19,7 +19,7 @@ from starlette.routing import Route
 from omniroute.errors import OmniRouteError
 from omniroute.routing.combos import MAX_DEPTH, STRATEGIES, WEIGHTED, depth, target_name
 from omniroute.routing.resolve import CHAT
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 
 Strategy = Literal[STRATEGIES]  # type: ignore[valid-type]
 MAX_TARGETS = 50
@@ -156,11 +156,6 @@ def _users(name: str, aliases: dict[str, str], combos: list[dict]) -> list[str]:
 # ---- routes -------------------------------------------------------------------------------------
 
 
-async def _audit(request: Request, action: str, target: str) -> None:
-    await request.app.state.services.audit.add(action=action, status="ok", actor=request.state.actor,
-                                               target=target, ip=client_ip(request))
-
-
 async def _found(s, combo_id: str) -> dict:
     combo = await s.combos.get(combo_id)
     if combo is None:
@@ -184,7 +179,7 @@ async def list_or_create(request: Request):
     except IntegrityError:
         raise ApiError(409, f"combo '{body.name}' already exists") from None
     await s.reload_models()
-    await _audit(request, "combo.create", body.name)
+    await audit(request, "combo.create", body.name)
     return json_response(row, 201)
 
 
@@ -201,7 +196,7 @@ async def one(request: Request):
             raise ApiError(409, f"combo '{current['name']}' is used by {', '.join(users)}; change those first")
         await s.combos.delete(current["id"])
         await s.reload_models()
-        await _audit(request, "combo.delete", current["name"])
+        await audit(request, "combo.delete", current["name"])
         return json_response({"ok": True, "deleted": current["id"]})
     patch = await read_model(request, ComboPatch)
     name = patch.name if patch.name is not None else current["name"]
@@ -221,7 +216,7 @@ async def one(request: Request):
     if row is None:
         raise ApiError(404, f"combo '{current['id']}' not found")
     await s.reload_models()
-    await _audit(request, "combo.update", name)
+    await audit(request, "combo.update", name)
     return json_response(row)
 
 

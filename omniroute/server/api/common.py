@@ -68,6 +68,17 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def audit(request: Request, action: str, target: str | None = None, status: str = "ok") -> None:
+    """Record a management action in the audit log, by the request's actor (if authenticated) and address.
+
+    It marks the request as audited, so the audit middleware adds no generic entry for it.
+    """
+    await request.app.state.services.audit.add(action=action, status=status,
+                                               actor=getattr(request.state, "actor", None),
+                                               target=target, ip=client_ip(request))
+    request.state.audited = True  # i.e. scope["state"]["audited"], which the middleware reads
+
+
 def is_loopback(ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip).is_loopback

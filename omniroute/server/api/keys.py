@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from omniroute.auth.apikeys import generate_key, hash_key, key_hint
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 
 SCOPES = frozenset({"manage"})
 
@@ -51,8 +51,7 @@ async def list_or_create(request: Request):
                               scopes=body.scopes or [], allowed_models=body.allowedModels,
                               expires_at=body.expiresAt)
     await s.reload_keys()
-    await s.audit.add(action="key.create", status="ok", actor=request.state.actor, target=row["id"],
-                      ip=client_ip(request))
+    await audit(request, "key.create", row["id"])
     out = _public(row)
     out["key"] = raw
     return json_response(out, 201)
@@ -76,7 +75,7 @@ async def one(request: Request):
         row = await s.keys.update(key_id, body.model_dump(exclude_unset=True))
         action = "key.update"
     await s.reload_keys()
-    await s.audit.add(action=action, status="ok", actor=request.state.actor, target=key_id, ip=client_ip(request))
+    await audit(request, action, key_id)
     return json_response(_public(row))
 
 

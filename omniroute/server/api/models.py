@@ -18,7 +18,7 @@ from starlette.routing import Route
 from omniroute.capabilities.audio import KNOWN_MODELS as AUDIO_MODELS
 from omniroute.capabilities.models import EMBEDDINGS, IMAGES, known_models, supports
 from omniroute.routing.resolve import AUDIO, CHAT, EMBEDDING, IMAGE, alias_end
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 
 ModelType = Literal["chat", "embedding", "image"]
 _KIND = {EMBEDDING: EMBEDDINGS, IMAGE: IMAGES}  # provider-models type → capability
@@ -84,11 +84,6 @@ def _only(request: Request, allowed: set[str]) -> dict[str, str]:
     return params
 
 
-async def _audit(request: Request, action: str, target: str) -> None:
-    await request.app.state.services.audit.add(action=action, status="ok", actor=request.state.actor,
-                                               target=target, ip=client_ip(request))
-
-
 # ---- /api/provider-models -----------------------------------------------------------------------
 
 
@@ -120,7 +115,7 @@ async def provider_models(request: Request):
     except IntegrityError:
         raise ApiError(409, f"{body.type} model '{body.model}' of provider '{spec.id}' already exists") from None
     await s.reload_models()
-    await _audit(request, "provider-model.hide" if body.hidden else "provider-model.add", f"{spec.id}/{body.model}")
+    await audit(request, "provider-model.hide" if body.hidden else "provider-model.add", f"{spec.id}/{body.model}")
     return json_response(row, 201)
 
 
@@ -159,7 +154,7 @@ async def _delete_provider_models(s, request: Request):
     await s.provider_models.delete(r["id"] for r in matches)
     await s.reload_models()
     for r in matches:
-        await _audit(request, "provider-model.delete", f"{r['provider']}/{r['model']}")
+        await audit(request, "provider-model.delete", f"{r['provider']}/{r['model']}")
     return json_response({"ok": True, "deleted": [r["id"] for r in matches]})
 
 
@@ -205,7 +200,7 @@ async def model_aliases(request: Request):
             raise ApiError(409, f"alias '{alias}' is the target of alias(es) {', '.join(users)}; delete them first")
         await s.model_aliases.delete(alias)
         await s.reload_models()
-        await _audit(request, "model-alias.delete", alias)
+        await audit(request, "model-alias.delete", alias)
         return json_response({"ok": True, "deleted": alias})
     body = await read_model(request, AliasBody)
     aliases = await s.model_aliases.list()
@@ -215,7 +210,7 @@ async def model_aliases(request: Request):
     except IntegrityError:
         raise ApiError(409, f"alias '{body.alias}' already exists") from None
     await s.reload_models()
-    await _audit(request, "model-alias.create", body.alias)
+    await audit(request, "model-alias.create", body.alias)
     return json_response({"alias": body.alias, "model": body.model}, 201)
 
 

@@ -1,4 +1,4 @@
-"""/api/monitoring/health and /api/usage/logs."""
+"""/api/monitoring/health (/api/usage/logs moved to server/api/usage.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from omniroute.routing.resilience import profile_name
-from omniroute.server.api.common import ApiError, admin, json_response
+from omniroute.server.api.common import admin, json_response
 
 
 @admin
@@ -35,31 +35,6 @@ async def health(request: Request):
     })
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter '{name}' must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"query parameter '{name}' must be between {low} and {high}")
-    return value
-
-
-@admin
-async def usage_logs(request: Request):
-    s = request.app.state.services
-    limit = _int_param(request, "limit", 100, 1, 1000)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
-    q = request.query_params
-    logs, total = await s.usage.list(limit=limit, offset=offset, api_key_id=q.get("apiKeyId"),
-                                     provider=q.get("provider"))
-    return json_response({"logs": logs, "total": total})
-
-
 routes = [
     Route("/api/monitoring/health", health, methods=["GET"]),
-    Route("/api/usage/logs", usage_logs, methods=["GET"]),
 ]

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from omniroute.auth.secrets import mask
 from omniroute.providers.registry import NODE_TYPES
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -132,11 +132,6 @@ def _kept_headers(given: dict[str, str], current: dict[str, str]) -> dict[str, s
             for name, value in given.items()}
 
 
-async def _audit(request: Request, action: str, node_id: str) -> None:
-    await request.app.state.services.audit.add(action=action, status="ok", actor=request.state.actor,
-                                               target=node_id, ip=client_ip(request))
-
-
 @admin
 async def list_or_create(request: Request):
     s = request.app.state.services
@@ -154,7 +149,7 @@ async def list_or_create(request: Request):
     except IntegrityError:
         raise ApiError(409, f"id '{node_id}' or prefix '{body.prefix}' is already used") from None
     await s.reload_providers()
-    await _audit(request, "provider-node.create", node_id)
+    await audit(request, "provider-node.create", node_id)
     return json_response(_public(s, node), 201)
 
 
@@ -173,7 +168,7 @@ async def one(request: Request):
                                 "delete them (DELETE /api/providers/{id}) first")
         await s.nodes.delete(node_id)
         await s.reload_providers()
-        await _audit(request, "provider-node.delete", node_id)
+        await audit(request, "provider-node.delete", node_id)
         return json_response({"ok": True, "deleted": node_id})
     body = await read_model(request, NodeBody)
     given = body.model_fields_set
@@ -195,7 +190,7 @@ async def one(request: Request):
     except IntegrityError:
         raise ApiError(409, f"prefix '{body.prefix}' is already used") from None
     await s.reload_providers()
-    await _audit(request, "provider-node.update", node_id)
+    await audit(request, "provider-node.update", node_id)
     return json_response(_public(s, node))
 
 

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from omniroute.oauth import DevicePending, OAuthError, connection_values
 from omniroute.oauth.providers import OAuthProvider
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 from omniroute.server.api.providers import _check_url, _with_runtime
 
 
@@ -85,7 +85,7 @@ async def _save(request: Request, provider: OAuthProvider, grant, body: _Connect
         row = await s.connections.create({**values, **extra, "provider": provider.id, "name": name})
         action = "oauth.create"
     await s.reload_accounts()
-    await s.audit.add(action=action, status="ok", actor=request.state.actor, target=row["id"], ip=client_ip(request))
+    await audit(request, action, row["id"])
     return await _with_runtime(s, row), existing is None
 
 
@@ -131,8 +131,7 @@ async def action(request: Request):
             connection, created = await _save(request, provider, grant, body)
             return json_response({"status": "complete", "connection": connection}, 201 if created else 200)
     except OAuthError as exc:
-        await s.audit.add(action=f"oauth.{name}", status="error", actor=request.state.actor, target=provider.id,
-                          ip=client_ip(request))
+        await audit(request, f"oauth.{name}", provider.id, status="error")
         raise _oauth_error(exc) from None
     raise ApiError(404, f"unknown sign-in action '{name}'; use authorize, exchange, device-code or poll")
 

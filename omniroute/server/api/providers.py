@@ -12,7 +12,7 @@ from starlette.routing import Route
 from omniroute.auth.secrets import mask
 from omniroute.errors import UpstreamError
 from omniroute.routing.accounts import Account, AccountPool
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 from omniroute.transport.probe import list_models
 
 # How long an upstream's model list is reused before GET /api/providers/{id}/models asks again.
@@ -117,8 +117,7 @@ async def list_or_create(request: Request):
     values.update(provider=spec.id, name=body.name or spec.name, apiKeyEnc=s.secrets.encrypt(body.apiKey))
     row = await s.connections.create(values)
     await s.reload_accounts()
-    await s.audit.add(action="provider.create", status="ok", actor=request.state.actor, target=row["id"],
-                      ip=client_ip(request))
+    await audit(request, "provider.create", row["id"])
     return json_response(_public(s, row), 201)
 
 
@@ -133,8 +132,7 @@ async def one(request: Request):
         await s.connections.delete(conn_id)
         s.upstream_models.pop(conn_id, None)
         await s.reload_accounts()
-        await s.audit.add(action="provider.delete", status="ok", actor=request.state.actor, target=conn_id,
-                          ip=client_ip(request))
+        await audit(request, "provider.delete", conn_id)
         return json_response({"ok": True, "deleted": conn_id})
     body = await read_model(request, ConnectionBody)
     values = body.model_dump(exclude_unset=True, exclude={"apiKey", "headers"})
@@ -147,8 +145,7 @@ async def one(request: Request):
     row = await s.connections.update(conn_id, values)
     s.upstream_models.pop(conn_id, None)  # another key or base URL may list other models
     await s.reload_accounts()
-    await s.audit.add(action="provider.update", status="ok", actor=request.state.actor, target=conn_id,
-                      ip=client_ip(request))
+    await audit(request, "provider.update", conn_id)
     return json_response(await _with_runtime(s, row))
 
 

@@ -17,7 +17,7 @@ from omniroute.errors import OmniRouteError
 from omniroute.routing.combos import Combo
 from omniroute.routing.resilience import OPEN, ResilienceConfig
 from omniroute.routing.resolve import Target, resolve
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 
 _MS = Field(default=None, ge=1, le=86_400_000)
 
@@ -76,8 +76,7 @@ async def resilience(request: Request):
     ResilienceConfig.from_json(value)  # proves the merged value loads before it is stored
     await s.settings_repo.set("resilience", value)
     s.apply_setting("resilience", value)
-    await s.audit.add(action="resilience.update", status="ok", actor=request.state.actor, target=None,
-                      ip=client_ip(request))
+    await audit(request, "resilience.update")
     return json_response(s.resilience.config.to_json())
 
 
@@ -85,8 +84,7 @@ async def resilience(request: Request):
 async def reset(request: Request):
     s = request.app.state.services
     await s.resilience.reset([row["id"] for row in await s.connections.list()])
-    await s.audit.add(action="resilience.reset", status="ok", actor=request.state.actor, target=None,
-                      ip=client_ip(request))
+    await audit(request, "resilience.reset")
     return json_response({"reset": True})
 
 

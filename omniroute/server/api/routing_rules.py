@@ -16,7 +16,7 @@ from starlette.routing import Route
 from omniroute.errors import OmniRouteError
 from omniroute.routing.policies import ROUTE
 from omniroute.routing.resolve import resolve
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 from omniroute.server.limits import limits_config
 
 MAX_POLICIES = 500
@@ -45,11 +45,6 @@ class RateLimitBody(BaseModel):
     perKeyRpm: int | None = Field(default=None, ge=1, le=100_000_000)
     perKeyConcurrency: int | None = Field(default=None, ge=1, le=1_000_000)
     globalRpm: int | None = Field(default=None, ge=1, le=100_000_000)
-
-
-async def _audit(request: Request, action: str, target: str | None) -> None:
-    await request.app.state.services.audit.add(action=action, status="ok", actor=request.state.actor,
-                                               target=target, ip=client_ip(request))
 
 
 def _check_policy(s, body: PolicyBody) -> None:
@@ -89,7 +84,7 @@ async def policies(request: Request):
         rows.append(row)
         await s.settings_repo.set("policies", rows)
         s.policies.load(rows)
-    await _audit(request, "policy.create", f"{row['name']} ({row['id']})")
+    await audit(request, "policy.create", f"{row['name']} ({row['id']})")
     return json_response(row, 201)
 
 
@@ -105,7 +100,7 @@ async def _delete_policy(request: Request):
             raise ApiError(404, f"policy '{policy_id}' not found")
         await s.settings_repo.set("policies", kept)
         s.policies.load(kept)
-    await _audit(request, "policy.delete", policy_id)
+    await audit(request, "policy.delete", policy_id)
     return json_response({"deleted": policy_id})
 
 
@@ -117,7 +112,7 @@ async def rate_limit(request: Request):
         value = limits_config(body.model_dump(exclude_none=True))
         await s.settings_repo.set("rateLimit", value)
         s.limits.configure(value)
-        await _audit(request, "rateLimit.update", ",".join(sorted(value)) or None)
+        await audit(request, "rateLimit.update", ",".join(sorted(value)) or None)
     return json_response(s.limits.to_json())
 
 

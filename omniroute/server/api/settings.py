@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omniroute.server.api.common import ApiError, admin, client_ip, json_response, read_model
+from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 
 Strategy = Literal["fill-first", "round-robin", "random", "least-used", "p2c"]
 
@@ -137,8 +137,7 @@ async def settings(request: Request):
         value = section.model_dump()
         await s.settings_repo.set(name, value)
         s.apply_setting(name, value)
-    await s.audit.add(action="settings.update", status="ok", actor=request.state.actor,
-                      target=",".join(sorted(sections)) or None, ip=client_ip(request))
+    await audit(request, "settings.update", ",".join(sorted(sections)) or None)
     return json_response(_current(s))
 
 
