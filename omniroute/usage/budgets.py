@@ -156,6 +156,11 @@ class Budgets:
             await self._go_live(budget)
         await self._store()
 
+    def keep_since(self) -> float:
+        """The earliest start of a live budget's current period (usage rows from then on must stay)."""
+        now = self._clock()
+        return min((period_bounds(b.period, now)[0] for b in self.list()), default=math.inf)
+
     async def remove(self, key_id: str, period: str | None = None) -> int:
         """Drop the key's budget for ``period`` (all of the key's when None); how many were removed."""
         budgets = self.by_key.get(key_id, [])

@@ -13,6 +13,16 @@ import orjson
 from omniroute.store.repos import DetailRow
 
 
+def _text(body: bytes) -> str | bytes:
+    """``body`` as text when it is UTF-8 (a character cut at the capture limit is dropped), else bytes."""
+    try:
+        return body.decode()
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(body) - 3 and exc.reason == "unexpected end of data":
+            return body[:exc.start].decode()
+        return body
+
+
 class Capture:
     """Wraps a route's ``send`` to keep the answer's status, headers and first bytes."""
 
@@ -52,10 +62,12 @@ class Capture:
             path += "?" + redact_body(query.decode("latin-1"), 4096)[0]
         request_body, cut_in = (redact_body(ex.body, self._limit) if ex.body else (None, False))
         body = bytes(self.body)
-        try:
-            answer = orjson.loads(body) if body and self.size <= self._limit else body.decode("utf-8", "replace")
-        except orjson.JSONDecodeError:
-            answer = body.decode("utf-8", "replace")
+        answer = _text(body)  # text as sent, or bytes for a binary answer (redact_body names its size)
+        if body and self.size <= self._limit:
+            try:
+                answer = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
         response_body, cut_out = redact_body(answer, self._limit) if body else (None, False)
         return DetailRow(
             id=ex.row_id, timestamp=time.time(), method=scope.get("method", ""), path=path,

@@ -124,6 +124,8 @@ def redact_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> dict[s
     """Header pairs (ASGI's raw list, or any name/value pairs) as a dict of lower-case names; credentials
     are ``[REDACTED]`` and the other values are scrubbed of key-shaped strings. Repeated headers are
     joined with ", "."""
+    if hasattr(headers, "items"):  # a mapping (dict, multidict) rather than pairs
+        headers = headers.items()
     out: dict[str, str] = {}
     for raw_name, raw_value in headers:
         name = _text(raw_name).strip().lower()

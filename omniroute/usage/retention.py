@@ -57,8 +57,9 @@ class Retention:
                 deleted = {"usage": 0, "attempts": 0, "requestLogs": 0}
             else:
                 started = time.monotonic()
-                deleted = await self.s.usage.purge_before(time.time() - days * DAY_S, chunk=CHUNK_ROWS,
-                                                          pause_s=CHUNK_PAUSE_S)
+                # Rows of a budget's current period stay: its spend is re-read from them at start-up.
+                cutoff = min(time.time() - days * DAY_S, self.s.budgets.keep_since())
+                deleted = await self.s.usage.purge_before(cutoff, chunk=CHUNK_ROWS, pause_s=CHUNK_PAUSE_S)
                 if any(deleted.values()):
                     log.info("usage retention (%d days): deleted %s in %.1f s", days, deleted,
                              time.monotonic() - started)

@@ -252,6 +252,7 @@ def test_request_logs_list_rows_with_their_attempts_and_details(api):
     assert data["total"] == 1 and data["detailedLogging"] is False
     entry = data["logs"][0]
     assert entry["id"] == "req-fb" and entry["status"] == 200
+    assert entry["attemptCount"] == 3, "the row's own count of upstream calls"
     assert [(a["attempt"], a["status"], a["requestId"], a["connectionId"]) for a in entry["attempts"]] == \
         [(1, 503, "req-fb", "conn-f1"), (2, 503, "req-fb", "conn-f1")]
     assert entry["detail"] == {"method": "POST", "path": "/v1/chat/completions",
@@ -269,6 +270,38 @@ def test_request_logs_list_rows_with_their_attempts_and_details(api):
 def test_unknown_request_log_is_404(api):
     resp = api.get("/api/usage/request-logs/no-such-request")
     assert resp.status_code == 404 and "no-such-request" in resp.json()["error"]
+
+
+def test_detailed_logging_shows_redacted_headers_and_bodies(api, seeded, upstream):
+    secret = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+    resp = api.post("/api/providers", json={"provider": "openai", "name": "detailed", "apiKey": "sk-up-detail",
+                                            "baseUrl": upstream.base_url})
+    assert resp.status_code == 201, resp.text
+    conn_id = resp.json()["id"]
+    try:
+        assert api.put("/api/settings", json={"usage": {"detailedLogging": True}}).status_code == 200
+        chat = httpx.post(seeded.url + "/v1/chat/completions", timeout=30, headers={"X-Custom-Token": "tok-123"},
+                          json={"model": "openai/gpt-4o-mini", "metadata": {"api_key": "plain"},
+                                "messages": [{"role": "user", "content": f"keep {secret}"}]})
+        assert chat.status_code == 200, chat.text
+        deadline = time.monotonic() + 5
+        while True:
+            data = get(api, "/api/usage/request-logs", connectionId=conn_id)
+            if (data["logs"] and data["logs"][0]["detail"]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert data["detailedLogging"] is True
+        detail = data["logs"][0]["detail"]
+        assert detail is not None, data
+        assert detail["method"] == "POST" and detail["path"].startswith("/v1/chat/completions")
+        assert detail["requestHeaders"]["x-custom-token"] == "[REDACTED]"
+        assert secret not in detail["requestBody"] and "plain" not in detail["requestBody"]
+        assert "[REDACTED]" in detail["requestBody"] and "gpt-4o-mini" in detail["requestBody"]
+        assert detail["responseBody"] and secret not in detail["responseBody"]
+        assert secret not in str(get(api, f"/api/usage/request-logs/{data['logs'][0]['id']}"))
+    finally:
+        api.put("/api/settings", json={"usage": {"detailedLogging": False}})
+        api.delete(f"/api/providers/{conn_id}")
 
 
 def test_a_fallback_request_lists_its_failed_attempt(gateway, admin, connection, api_key, combo, upstream):

@@ -48,6 +48,11 @@ def test_header_names_are_lower_cased_str_and_bytes_accepted_and_repeats_joined(
     assert out == {"accept": "text/event-stream", "x-trace": "a, b"}
 
 
+def test_a_mapping_is_accepted_too():
+    assert redact_headers({"Authorization": "Bearer x", "Accept": "*/*"}) == {"authorization": REDACTED,
+                                                                               "accept": "*/*"}
+
+
 def test_key_shaped_values_of_other_headers_are_scrubbed():
     out = redact_headers([("x-debug", f"forwarded {OPENAI_KEY} upstream"), ("referer", "https://x/?key=" + "ab" * 12)])
     assert OPENAI_KEY not in out["x-debug"] and REDACTED in out["x-debug"]

@@ -119,7 +119,9 @@ async def usage_history(request: Request):
 async def _with_ledger(s, rows: list[dict]) -> list[dict]:
     ids = [row["id"] for row in rows]
     attempts, details = await s.usage.attempts_of(ids), await s.usage.details_of(ids)
-    return [{**row, "attempts": attempts.get(row["id"], []), "detail": details.get(row["id"])} for row in rows]
+    # "attempts" lists the failed attempt rows; the row's own count of upstream calls stays as "attemptCount".
+    return [{**row, "attemptCount": row["attempts"], "attempts": attempts.get(row["id"], []),
+             "detail": details.get(row["id"])} for row in rows]
 
 
 @admin
