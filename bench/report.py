@@ -25,6 +25,7 @@ class Row:
     translated_from: str | None = None  # a translation row: the pass-through row its latency is held to
     fallback_of: str | None = None  # a fallback row: the row without the failing first target
     extra: dict = field(default_factory=dict)  # more request body fields (e.g. temperature 0: cacheable)
+    budgeted: bool = False  # sent with an API key that has a budget (a reservation per request)
 
 
 @dataclass

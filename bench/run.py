@@ -184,6 +184,21 @@ def configure_gateway(port: int, upstream_port: int, anthropic_port: int | None 
     return key
 
 
+def budgeted_key(port: int) -> str:
+    """A second API key with a monthly budget far above what the run spends: every request it sends
+    reserves, is checked and settles (the cost of the budget path)."""
+    status, headers, body = request(port, "POST", "/api/auth/login", {"password": PASSWORD})
+    _expect("POST /api/auth/login", status, body, (200,))
+    auth = {"Cookie": next(c.split(";", 1)[0] for c in headers.get_all("Set-Cookie") if c.startswith("auth_token="))}
+    status, _, body = request(port, "POST", "/api/keys", {"name": "bench-budget"}, auth)
+    _expect("POST /api/keys", status, body, (200, 201))
+    made = json.loads(body)
+    status, _, body = request(port, "POST", "/api/usage/budget",
+                              {"keyId": made["id"], "limit": 1_000_000, "period": "monthly"}, auth)
+    _expect("POST /api/usage/budget", status, body, (201,))
+    return made["key"]
+
+
 def gateway_command(port: int, data_dir: str) -> list[str]:
     """Return the gateway command line (BENCH_GATEWAY_CMD overrides it, e.g. to bench another build)."""
     custom = os.environ.get("BENCH_GATEWAY_CMD")
@@ -332,6 +347,7 @@ def main() -> int:
             (Row("direct", False, False), upstream_port),
             (Row("gateway", True, False), gateway_port),
             (Row("stack floor", True, False, reference=True), floor_port),
+            (Row("gateway, key with a budget", True, False, reference=True, budgeted=True), gateway_port),
             (Row("combo, 1st target failing", True, False, reference=True, model=FALLBACK_COMBO,
                  fallback_of="gateway"), gateway_port),
             (Row("direct stream", False, True), upstream_port),
@@ -344,11 +360,12 @@ def main() -> int:
             (Row("openai client > anthropic stream", True, True, reference=True, model="anthropic/claude-sonnet-4-5",
                  base="direct anthropic stream", translated_from="gateway stream"), gateway_port),
         ]
+        budget_key = budgeted_key(gateway_port) if gateway_port is not None else None
         for row, port in rows:
             if row.gateway and port is None:
                 continue
             report.rows.append(row)
-            run_row(load, row, port, key, seconds, warmup)
+            run_row(load, row, port, budget_key if row.budgeted else key, seconds, warmup)
         if gateway is not None:
             time.sleep(6)  # idle: the gateway returns freed memory after a few quiet seconds
             report.rss_mb["idle after load"] = rss_mb(gateway.proc.pid)
