@@ -184,6 +184,9 @@ def configure_gateway(port: int, upstream_port: int, anthropic_port: int | None 
     return key
 
 
+BUDGET_KEY: list[str | None] = [None]  # the key of the budgeted row (set by start_gateway)
+
+
 def budgeted_key(port: int) -> str:
     """A second API key with a monthly budget far above what the run spends: every request it sends
     reserves, is checked and settles (the cost of the budget path)."""
@@ -240,6 +243,7 @@ def start_gateway(
     children.append(first)
     report.startup["first start (empty data dir) to listening"] = wait_until_answers(first, port, "/api/init")
     key = configure_gateway(port, upstream_port, anthropic_port)
+    BUDGET_KEY[0] = budgeted_key(port)  # made before the restart: the measured gateway loads it at start-up
     first.close()
     children.remove(first)
     port = free_port()
@@ -360,7 +364,7 @@ def main() -> int:
             (Row("openai client > anthropic stream", True, True, reference=True, model="anthropic/claude-sonnet-4-5",
                  base="direct anthropic stream", translated_from="gateway stream"), gateway_port),
         ]
-        budget_key = budgeted_key(gateway_port) if gateway_port is not None else None
+        budget_key = BUDGET_KEY[0]
         for row, port in rows:
             if row.gateway and port is None:
                 continue
