@@ -90,3 +90,14 @@ def test_gemini_count_tokens_over_openai_counts_locally(gateway, connection, ups
     answer = client.models.count_tokens(model="openai/gpt-4o-mini", contents="one two three four")
     assert 4 <= answer.total_tokens <= 14
     assert upstream.requests == []
+
+
+def test_a_count_leaves_a_usage_row_that_costs_nothing(gateway, admin, api_key, via_anthropic):
+    from tests.support import usage_rows
+
+    key = api_key()
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=key["key"], max_retries=0)
+    client.messages.count_tokens(model="anthropic/claude-sonnet-4-5", messages=MESSAGES)
+    [row] = usage_rows(admin, key["id"])
+    assert (row["status"], row["provider"], row["model"], row["cost"]) == (200, "anthropic", "claude-sonnet-4-5", 0)
+    assert row["requestedModel"] == "anthropic/claude-sonnet-4-5" and row["clientFormat"] == "anthropic"

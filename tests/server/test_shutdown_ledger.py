@@ -114,3 +114,25 @@ def test_sigterm_under_load_loses_no_usage_row(make_gateway, upstream):
     assert elapsed < 20, report
     # Last, so that a wrong exit status does not hide what the ledger says.
     assert code == 0, f"exit status {code} after a graceful shutdown ({report}):\n{gw.output()[-3000:]}"
+
+
+@pytest.mark.timeout(60)
+def test_a_crash_loses_at_most_the_last_second(make_gateway, upstream):
+    """SIGKILL (no shutdown, no flush): every request answered more than a second before is in the
+    ledger, since rows are written every USAGE_FLUSH_INTERVAL_MS (500 ms)."""
+    gw = make_gateway()
+    with closing(gw.admin()) as admin:
+        resp = admin.post("/api/providers", json={"provider": "openai", "name": "fake", "apiKey": "sk-up",
+                                                  "baseUrl": upstream.base_url})
+        assert resp.status_code == 201, resp.text
+    with httpx.Client(base_url=gw.url, timeout=10) as http:
+        for i in range(60):
+            body = {"model": "openai/gpt-4o-mini", "messages": MESSAGES, "stream": i % 2 == 0}
+            assert http.post("/v1/chat/completions", json=body).status_code == 200
+    time.sleep(1.0)
+    gw.proc.send_signal(signal.SIGKILL)
+    gw.proc.wait(timeout=10)
+    gw.stop()
+    with closing(sqlite3.connect(gw.data_dir / "storage.sqlite")) as db:
+        rows = db.execute("SELECT count(*) FROM usage WHERE client_format = 'openai'").fetchone()[0]
+    assert rows == 60

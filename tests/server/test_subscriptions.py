@@ -163,3 +163,22 @@ def test_kiro_subscription_speaks_the_aws_event_stream(gw, api, oauth):
         sent = upstream.requests[-1]
         assert sent.headers["authorization"].removeprefix("Bearer ") in oauth.valid_access("kiro")
         assert sent.body["conversationState"]["currentMessage"]["userInputMessage"]["content"] == "one two"
+
+
+def test_a_subscription_costs_nothing_but_keeps_its_tokens(gw, api, oauth):
+    """The same model that an API key pays list price for costs 0 on a subscription account; the usage
+    row keeps the tokens (and the cache tokens) the upstream reported."""
+    key = api.post("/api/keys", json={"name": "sub"}).json()
+    with FakeAnthropic() as upstream:
+        _sign_in(api, "claude-code", upstream.base_url)
+        raw = _client(gw).with_options(api_key=key["key"]).chat.completions.with_raw_response.create(
+            model="cc/claude-sonnet-4-5", messages=[{"role": "system", "content": "CACHE this"},
+                                                    {"role": "user", "content": "hello there"}])
+    assert raw.headers["x-omniroute-response-cost"] == "0"
+    from tests.support import usage_rows
+
+    [row] = usage_rows(api, key["id"])
+    assert row["cost"] == 0 and row["provider"] == "claude-code"
+    assert row["promptTokens"] > 0 and row["completionTokens"] > 0 and row["cachedTokens"] == 100
+    price = api.get("/api/pricing").json()["pricing"]["anthropic/claude-sonnet-4-5"]
+    assert price["input"] > 0  # the model has a price: only the account kind makes it free
