@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from itertools import chain
@@ -128,6 +129,9 @@ def _as_row(values: dict) -> UsageRow:
     fields = {key: values.get(key, _USAGE_DEFAULTS.get(key)) for key in UsageRow._fields}
     fields["id"] = fields["id"] or new_id()
     return UsageRow(**fields)
+
+
+HISTORY_CHUNK = 200  # buckets per history statement on SQLite
 
 
 class UsageRepo:
@@ -281,28 +285,47 @@ class UsageRepo:
 
     def history_query(self, *, start: float, end: float, width: int, api_key_id: str | None = None,
                       provider: str | None = None):
-        """The history statement (see ``history``; tests read its plan)."""
-        from sqlalchemy import Integer, cast, literal_column
+        """The history statement (see ``history``; tests read its plan).
+
+        On SQLite, one aggregate per bucket joined by UNION ALL: each is a range scan of the covering
+        index with its sums, and no row is sorted (SQLite has no hash aggregation, so a GROUP BY over
+        the range sorts every row: 3-4x slower over 1M rows). PostgreSQL groups by hashing: one GROUP BY.
+        """
+        from sqlalchemy import Integer, cast, literal, literal_column, union_all
 
         c = t.usage.c
-        offset = (c.timestamp - float(start)) / float(width)
-        # Bucket = floor(offset): SQLite's CAST truncates (offset >= 0 here), PostgreSQL's would round.
-        bucket = cast(func.floor(offset) if self.engine.dialect.name == "postgresql" else offset, Integer)
-        return (select(bucket.label("bucket"), func.count(), func.sum(c.prompt_tokens),
-                       func.sum(c.completion_tokens), func.sum(c.cost))
-                .where(c.timestamp >= float(start), c.timestamp < float(end),
-                       *self._where(api_key_id=api_key_id, provider=provider))
+        filters = self._where(api_key_id=api_key_id, provider=provider)
+        sums = (func.count(), func.sum(c.prompt_tokens), func.sum(c.completion_tokens), func.sum(c.cost))
+        if self.engine.dialect.name == "sqlite":
+            count = max(1, math.ceil((float(end) - float(start)) / width))
+            return union_all(*(
+                select(literal(i, Integer).label("bucket"), *sums).where(
+                    c.timestamp >= float(start) + i * width, c.timestamp < min(float(start) + (i + 1) * width,
+                                                                              float(end)), *filters)
+                for i in range(count)))
+        # Bucket = floor(offset): PostgreSQL's CAST would round.
+        bucket = cast(func.floor((c.timestamp - float(start)) / float(width)), Integer)
+        return (select(bucket.label("bucket"), *sums)
+                .where(c.timestamp >= float(start), c.timestamp < float(end), *filters)
                 .group_by(literal_column("bucket")))
 
     async def history(self, *, start: float, end: float, width: int, api_key_id: str | None = None,
                       provider: str | None = None) -> list[tuple[int, int, int, int, float]]:
         """(bucket, requests, prompt tokens, completion tokens, cost) of each non-empty bucket of ``width``
-        seconds from ``start`` (bucket 0) to ``end``: one GROUP BY over the timestamp range, answered from
+        seconds from ``start`` (bucket 0) to ``end``: a range scan per bucket (one GROUP BY on PostgreSQL), answered from
         the covering index ix_usage_history alone when no other filter is given."""
-        query = self.history_query(start=start, end=end, width=width, api_key_id=api_key_id, provider=provider)
+        step = HISTORY_CHUNK * width if self.engine.dialect.name == "sqlite" else math.inf
+        out = []
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(int(b), int(n), int(p or 0), int(o or 0), float(cost or 0.0)) for b, n, p, o, cost in rows]
+            first, base = float(start), 0
+            while first < end:  # SQLite caps a compound SELECT at 500 terms: a statement per chunk of buckets
+                last = min(float(end), first + step)
+                query = self.history_query(start=first, end=last, width=width, api_key_id=api_key_id,
+                                           provider=provider)
+                out += [(base + int(b), int(n), int(p or 0), int(o or 0), float(cost or 0.0))
+                        for b, n, p, o, cost in (await conn.execute(query)).all() if n]
+                first, base = last, base + HISTORY_CHUNK
+        return out
 
     async def connection_usage(self, connection_id: str, *, since: float | None = None,
                                latest: int = 50) -> dict:
