@@ -119,20 +119,7 @@ class ChatRoute:
         await send_bytes(send, err.status, error_payload(self.dialect, err), error_headers(err))
 
     async def __call__(self, scope, receive, send) -> None:
-        s = self.s
-        s.inflight += 1
-        capture = None
-        if s.usage_config["detailedLogging"]:
-            from omniroute.usage.details import Capture
-
-            capture = Capture(scope, send, s.usage_config["detailMaxBytes"])
-            send = capture.send
-        try:
-            await self.serve(scope, receive, send, capture)
-        finally:
-            s.inflight -= 1
-            if capture is not None and (row := capture.row()) is not None:
-                s.recorder.record_detail(row)
+        await counted(self.s, scope, receive, send, self.serve)
 
     async def serve(self, scope, receive, send, capture) -> None:
         s = self.s
@@ -213,6 +200,24 @@ class ChatRoute:
             await send({"type": "http.response.body", "body": b""})
         finally:
             self.s.pipeline.record(ex)
+
+
+async def counted(s, scope, receive, send, serve) -> None:
+    """``serve(scope, receive, send, capture)`` counted in flight (the /metrics gauge); while detailed
+    logging is on, ``capture`` keeps the answer and the request's detail row is queued once it is done."""
+    s.inflight += 1
+    capture = None
+    if s.usage_config["detailedLogging"]:
+        from omniroute.usage.details import Capture
+
+        capture = Capture(scope, send, s.usage_config["detailMaxBytes"])
+        send = capture.send
+    try:
+        await serve(scope, receive, send, capture)
+    finally:
+        s.inflight -= 1
+        if capture is not None and (row := capture.row()) is not None:
+            s.recorder.record_detail(row)
 
 
 def _recording(send, flight):

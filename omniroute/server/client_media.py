@@ -25,7 +25,7 @@ from omniroute.providers.catalog import ProviderSpec
 from omniroute.routing.resolve import Target
 from omniroute.server.asgi import JSON_HEADERS, DisconnectWatch, headers_of, send_bytes
 from omniroute.server.client_auth import KEY_HEADERS, authenticate, presented_key
-from omniroute.server.client_chat import ChatRoute, error_payload
+from omniroute.server.client_chat import ChatRoute, counted, error_payload
 
 _EXCERPT = 200
 
@@ -119,20 +119,8 @@ class MediaRoute:
         await send_bytes(send, 200, orjson.dumps({"object": "list", "data": models}), JSON_HEADERS)
 
     async def serve(self, scope, receive, send, forced: str | None) -> None:
-        s = self.s
-        s.inflight += 1
-        capture = None
-        if s.usage_config["detailedLogging"]:
-            from omniroute.usage.details import Capture
-
-            capture = Capture(scope, send, s.usage_config["detailMaxBytes"])
-            send = capture.send
-        try:
-            await self._serve(scope, receive, send, forced, capture)
-        finally:
-            s.inflight -= 1
-            if capture is not None and (row := capture.row()) is not None:
-                s.recorder.record_detail(row)
+        await counted(self.s, scope, receive, send,
+                      lambda scope, receive, send, capture: self._serve(scope, receive, send, forced, capture))
 
     async def _serve(self, scope, receive, send, forced: str | None, capture) -> None:
         s = self.s

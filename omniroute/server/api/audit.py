@@ -7,40 +7,14 @@ The only route takes GET: any other method answers 405, so no API call changes o
 
 from __future__ import annotations
 
-import math
-
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omniroute.server.api.common import ApiError, admin, json_response
+from omniroute.server.api.common import ApiError, admin, int_param, json_response, time_param
 
 MAX_LIMIT = 1000
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter '{name}' must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"query parameter '{name}' must be between {low} and {high}")
-    return value
-
-
-def _time_param(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise ApiError(400, f"query parameter '{name}' must be a time in seconds since the epoch (e.g. 1700000000)")
-    return value
 
 
 def _text_param(request: Request, name: str) -> str | None:
@@ -55,9 +29,9 @@ def _text_param(request: Request, name: str) -> str | None:
 @admin
 async def audit_log(request: Request):
     s = request.app.state.services
-    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
-    since, until = _time_param(request, "since"), _time_param(request, "until")
+    limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+    offset = int_param(request, "offset", 0, 0, 10**9)
+    since, until = time_param(request, "since"), time_param(request, "until")
     if since is not None and until is not None and since > until:
         raise ApiError(400, "query parameter 'since' must not be later than 'until'")
     filters = {"action": _text_param(request, "action"), "actor": _text_param(request, "actor"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import time
 from typing import TypeVar
 
@@ -142,3 +143,32 @@ def public(handler):
             return error_response(err.status, err.message)
 
     return wrapped
+
+
+def int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    """An integer query parameter within [low, high]; ``default`` when absent; 400 naming it otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"query parameter '{name}' must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"query parameter '{name}' must be between {low} and {high}, got {value}")
+    return value
+
+
+def time_param(request: Request, name: str) -> float | None:
+    """A time query parameter in epoch seconds (None when absent); 400 naming it when not one."""
+    raw = request.query_params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ApiError(400, f"query parameter '{name}' must be a time in epoch seconds (e.g. 1700000000), "
+                       f"got {raw!r}")
+    return value

@@ -7,13 +7,12 @@ Registered last in the management app: it ends with the /api/usage/{connectionId
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omniroute.server.api.common import ApiError, admin, json_response
+from omniroute.server.api.common import ApiError, admin, int_param, json_response, time_param
 
 DAY_S, HOUR_S = 86_400, 3_600
 MAX_LIMIT = 1000
@@ -24,30 +23,6 @@ CONNECTION_DAYS = 30  # its default window
 RESERVED = frozenset({"logs", "history", "request-logs", "purge", "budget"})
 
 
-def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"query parameter '{name}' must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"query parameter '{name}' must be between {low} and {high}, got {value}")
-    return value
-
-
-def _time_param(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise ApiError(400, f"query parameter '{name}' must be a time in epoch seconds, got {raw!r}")
-    return value
 
 
 def _status_param(request: Request) -> int | str | None:
@@ -67,11 +42,11 @@ def _text_param(request: Request, name: str) -> str | None:
 
 
 def _paging(request: Request) -> tuple[int, int]:
-    return _int_param(request, "limit", 100, 1, MAX_LIMIT), _int_param(request, "offset", 0, 0, 10**9)
+    return int_param(request, "limit", 100, 1, MAX_LIMIT), int_param(request, "offset", 0, 0, 10**9)
 
 
 def _filters(request: Request) -> dict:
-    since, until = _time_param(request, "since"), _time_param(request, "until")
+    since, until = time_param(request, "since"), time_param(request, "until")
     if since is not None and until is not None and since > until:
         raise ApiError(400, f"query parameter 'since' ({since:g}) is after 'until' ({until:g})")
     return {"api_key_id": _text_param(request, "apiKeyId"), "provider": _text_param(request, "provider"),
@@ -99,7 +74,7 @@ async def usage_history(request: Request):
     period = (request.query_params.get("period") or "day").strip().lower()
     if period not in ("day", "hour"):
         raise ApiError(400, f"query parameter 'period' must be 'day' or 'hour', got {period!r}")
-    days = _int_param(request, "days", 7, 1, 366)
+    days = int_param(request, "days", 7, 1, 366)
     width = DAY_S if period == "day" else HOUR_S
     count = days * (DAY_S // width)
     end = (int(time.time()) // width + 1) * width  # the end of the current bucket
@@ -166,7 +141,7 @@ async def connection_usage(request: Request):
     conn_id = request.path_params["connectionId"]
     if conn_id in RESERVED:
         raise ApiError(405, f"method {request.method} is not allowed on {request.url.path}")
-    days = _int_param(request, "days", CONNECTION_DAYS, 1, 36_500)
+    days = int_param(request, "days", CONNECTION_DAYS, 1, 36_500)
     if not await _known_connection(s, conn_id) and not await s.usage.has_rows(connection_id=conn_id):
         raise ApiError(404, f"connection '{conn_id}' not found and it has no usage")
     usage = await s.usage.connection_usage(conn_id, since=time.time() - days * DAY_S, latest=CONNECTION_LOGS)
