@@ -16,20 +16,28 @@ from starlette.routing import Match
 from omniroute.server.api import (
     audit,
     auth,
+    backups,
     budget,
     cache,
+    cli_tools,
     combos,
+    evals,
+    ip_filter,
     keys,
+    lifecycle,
     metrics,
     models,
     monitoring,
     nodes,
     oauth,
     pricing,
+    prompting,
     providers,
+    proxy,
     resilience,
     routing_rules,
     settings,
+    sync,
     usage,
 )
 from omniroute.server.api.common import error_response, json_response
@@ -132,7 +140,8 @@ def build_management_app(services) -> Starlette:
         routes=[*auth.routes, *providers.routes, *nodes.routes, *keys.routes, *monitoring.routes, *oauth.routes,
                 *settings.routes, *models.routes, *combos.routes, *routing_rules.routes,
                 *resilience.routes, *cache.routes, *pricing.routes, *budget.routes, *audit.routes,
-                *metrics.routes,
+                *metrics.routes, *proxy.routes, *ip_filter.routes, *prompting.routes, *backups.routes,
+                *sync.routes, *cli_tools.routes, *evals.routes, *lifecycle.routes,
                 *usage.routes],  # last: it ends with /api/usage/{connectionId}
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )

@@ -26,13 +26,14 @@ class SettingsRepo:
 
     async def set(self, key: str, value) -> None:
         payload = orjson.dumps(value).decode()
+        now = time.time()
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        statement = dialect_insert(t.settings).values(key=key, value_json=payload)
+        statement = dialect_insert(t.settings).values(key=key, value_json=payload, updated_at=now)
         statement = statement.on_conflict_do_update(index_elements=[t.settings.c.key],
-                                                    set_={"value_json": payload})
+                                                    set_={"value_json": payload, "updated_at": now})
         async with self.engine.begin() as conn:
             await conn.execute(statement)
 
@@ -235,8 +236,9 @@ class ModelAliasesRepo:
 
     async def create(self, alias: str, model: str) -> None:
         """Insert one alias; a taken name raises IntegrityError."""
+        now = time.time()
         async with self.engine.begin() as conn:
-            await conn.execute(insert(t.model_aliases).values(alias=alias, model=model, created_at=time.time()))
+            await conn.execute(insert(t.model_aliases).values(alias=alias, model=model, created_at=now, updated_at=now))
 
     async def delete(self, alias: str) -> bool:
         async with self.engine.begin() as conn:
@@ -310,6 +312,7 @@ class KeysRepo:
             id=new_id(), name=name, key_hash=key_hash, key_hint=key_hint, scopes_json=_dumps(scopes),
             allowed_models_json=_dumps(allowed_models), expires_at=expires_at, created_at=time.time(),
         )
+        row["updated_at"] = row["created_at"]
         async with self.engine.begin() as conn:
             await conn.execute(insert(t.api_keys).values(**row))
         return await self.get(row["id"])  # type: ignore[return-value]
@@ -327,6 +330,7 @@ class KeysRepo:
         if "revokedAt" in values:
             columns["revoked_at"] = values["revokedAt"]
         if columns:
+            columns["updated_at"] = time.time()
             async with self.engine.begin() as conn:
                 await conn.execute(update(t.api_keys).where(t.api_keys.c.id == key_id).values(**columns))
         return await self.get(key_id)

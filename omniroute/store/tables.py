@@ -40,6 +40,7 @@ connections = Table(
     Column("token_expires_at", Float, nullable=True),
     Column("max_concurrency", Integer, nullable=True),
     Column("provider_data_json", Text, nullable=True),
+    Column("proxy_enc", Text, nullable=True),  # encrypted {"url", "noProxy"}: overrides the global proxy
 )
 
 provider_nodes = Table(
@@ -77,6 +78,7 @@ model_aliases = Table(
     Column("alias", String(200), primary_key=True),
     Column("model", String(400), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False, default=0.0, server_default="0"),  # sync: last change
 )
 
 # Combos: a name clients use like a model, standing for an ordered or weighted set of targets.
@@ -104,6 +106,7 @@ api_keys = Table(
     Column("expires_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False, default=0.0, server_default="0"),  # sync: last change
 )
 
 settings = Table(
@@ -111,6 +114,46 @@ settings = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value_json", Text, nullable=False),
+    Column("updated_at", Float, nullable=False, default=0.0, server_default="0"),  # sync: last change
+)
+
+# Sync between instances: an item deleted here, so a peer's older copy does not bring it back.
+sync_tombstones = Table(
+    "sync_tombstones",
+    metadata,
+    Column("kind", String(40), primary_key=True),  # connections, provider_nodes, combos, model_aliases, api_keys
+    Column("item_id", String(200), primary_key=True),
+    Column("deleted_at", Float, nullable=False),
+)
+
+# Evals: named suites of cases (a prompt and a check), and their runs against a model or combo.
+eval_suites = Table(
+    "eval_suites",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("cases_json", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("suite_id", String(36), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("status", String(20), nullable=False),  # running, done, failed
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("passed", Integer, nullable=False, default=0, server_default="0"),
+    Column("total", Integer, nullable=False, default=0, server_default="0"),
+    Column("score", Float, nullable=True),
+    Column("latency_p50_ms", Integer, nullable=True),
+    Column("latency_max_ms", Integer, nullable=True),
+    Column("results_json", Text, nullable=True),
+    Index("ix_eval_runs_suite_started", "suite_id", "started_at"),
 )
 
 usage = Table(
