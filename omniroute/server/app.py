@@ -9,6 +9,7 @@ import orjson
 from omniroute.server.asgi import JSON_HEADERS, send_bytes
 from omniroute.server.client_chat import ChatRoute
 from omniroute.server.client_models import ModelsRoute
+from omniroute.server.ipfilter import forwarded_for, refusal
 from omniroute.server.services import Services
 from omniroute.settings import Settings
 
@@ -60,10 +61,25 @@ class OmniRouteApp:
         self._get = {"/api/tags": ModelsRoute(services, "ollama"), "/v1beta/models": ModelsRoute(services, "gemini")}
         self._models = ModelsRoute(services)
         self._management = None
+        self._ip_filter = services.ip_filter
+
+    async def _admitted(self, scope, send) -> bool:
+        """The IP filter, before any other work: the real client into the scope, or a 403."""
+        peer = scope.get("client")
+        client, allowed = self._ip_filter.decide(peer[0] if peer else None, forwarded_for(scope))
+        if peer and client != peer[0]:
+            scope["client"] = (client, 0)
+        if allowed:
+            return True
+        status, body = refusal(scope["path"], client)
+        await send_bytes(send, status, body, list(JSON_HEADERS))
+        return False
 
     async def __call__(self, scope, receive, send):
         kind = scope["type"]
         if kind == "http":
+            if self._ip_filter.active and not await self._admitted(scope, send):
+                return
             path = scope["path"]
             route = self._post.get(path)
             if route is not None:

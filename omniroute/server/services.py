@@ -28,6 +28,7 @@ from omniroute.routing.resolve import ModelTable
 from omniroute.routing.selection import SelectionConfig
 from omniroute.routing.sessions import SessionTracker
 from omniroute.server.idle import IdleTrimmer
+from omniroute.server.ipfilter import IpFilter
 from omniroute.server.limits import RateLimits
 from omniroute.settings import Settings
 from omniroute.state import MemoryState, SharedState
@@ -105,6 +106,7 @@ class Services:
         self.budgets.on_refusal = self._budget_refused
         self.budgets.on_warning = self._budget_warning
         self.retention = Retention(self)
+        self.ip_filter = IpFilter()  # the "ipFilter" setting, checked by the app before any other work
         self.metrics_public = False  # the "metrics" setting: /metrics without a login from any address
         # --- policies, client rate limits and sessions (built here, loaded in start) ---
         self.policies = PolicySet()
@@ -217,6 +219,11 @@ class Services:
                 self.apply_setting(key, value)
             except (ValueError, TypeError) as exc:
                 log.warning("stored setting %r is ignored: %s", key, exc)
+        # Settings with their own routes (/api/settings/...), each read the same way.
+        try:
+            self.ip_filter.configure(await self.settings_repo.get("ipFilter") or {})
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("stored setting 'ipFilter' is ignored: %s", exc)
 
     def apply_setting(self, key: str, value) -> None:
         """Make one validated general setting live."""
