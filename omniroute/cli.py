@@ -31,21 +31,35 @@ def _serve(args: argparse.Namespace) -> int:
     # at start: this one makes that a clean exit (status 0) rather than death by the signal.
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop" if os.name != "nt" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=settings.log_level == "debug",
-        log_level=settings.log_level if settings.log_level != "debug" else "debug",
-        timeout_keep_alive=settings.keep_alive_timeout_s,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-        proxy_headers=False,  # client addresses drive lock-outs, so forwarded headers are not trusted
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop" if os.name != "nt" else "asyncio",
+            http="httptools",
+            lifespan="on",
+            access_log=settings.log_level == "debug",
+            log_level=settings.log_level if settings.log_level != "debug" else "debug",
+            timeout_keep_alive=settings.keep_alive_timeout_s,
+            timeout_graceful_shutdown=max(1, int(settings.shutdown_timeout_s)),
+            server_header=False,
+            proxy_headers=False,  # client addresses drive lock-outs, so forwarded headers are not trusted
+        )
+    except SystemExit:  # the signal handed back after the drain (see _stopped)
+        if app.services.lifecycle_action != "restart":
+            raise
+    if app.services.lifecycle_action == "restart":
+        _reexec()
     return 0
+
+
+def _reexec() -> None:
+    """Replace this process with a fresh server on the same command line and environment."""
+    import sys
+
+    print("OmniRoute restarting", flush=True)
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,7 @@ class Settings:
     usage_batch_size: int = 500
     keep_alive_timeout_s: int = 75
     purge_interval_s: float = 3600.0  # usage retention: seconds between purges (0 = no background purge)
+    shutdown_timeout_s: float = 30.0  # graceful stop: how long requests in flight may take to finish
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,6 +96,7 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 20 * 1024 * 1024),
             usage_flush_interval_s=_int(env, "USAGE_FLUSH_INTERVAL_MS", 500) / 1000,
             purge_interval_s=_float(env, "OMNIROUTE_PURGE_INTERVAL_S", 3600.0),
+            shutdown_timeout_s=_float(env, "SHUTDOWN_TIMEOUT_S", 30.0),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -116,6 +116,7 @@ class Services:
         self.usage_config = dict(USAGE_DEFAULTS)
         self._pricing_overrides: dict | None = None
         self.inflight = 0  # client requests being served (the /metrics gauge)
+        self.lifecycle_action: str | None = None  # "shutdown" or "restart" once asked for over the API
         self.require_login = True
         self.require_api_key_setting = False
         self.session = None
