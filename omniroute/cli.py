@@ -1,4 +1,4 @@
-"""The `omniroute` command: serve, version."""
+"""The `omniroute` command: serve, version, and the administration commands of cli_admin."""
 
 from __future__ import annotations
 
@@ -72,5 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=_serve)
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda _args: print(__version__) or 0)
+    from omniroute.cli_admin import add_commands, run
+
+    add_commands(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    if args.func in (_serve,) or args.command == "version":
+        return args.func(args)
+    return run(args.func, args)

@@ -45,6 +45,7 @@ from omniroute.routing.fallback import verdict
 from omniroute.routing.resilience import Resilience, retry_after_seconds
 from omniroute.routing.resolve import Target, resolve
 from omniroute.schema import ChatRequest, Usage
+from omniroute.transport.proxy import ProxyRouter
 from omniroute.transport.upstream_stream import UpstreamStream
 from omniroute.usage import estimate
 
@@ -130,18 +131,21 @@ class ChatPipeline(Ledger, ComboRunner):
     cache = None  # omniroute.cache.responder.CacheResponder (set by Services): the response cache
     metrics = None  # omniroute.usage.metrics.Metrics (set by Services): counts each usage row for /metrics
     budgets = None  # omniroute.usage.budgets.Budgets (set by Services): spend limits per API key
+    shaping = None  # omniroute.dialects.shaping.Shaping while a system prompt or thinking budget is set
 
-    def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession, recorder,
+    def __init__(self, *, registry, pool: AccountPool, session: aiohttp.ClientSession | ProxyRouter, recorder,
                  resilience: Resilience | None = None):
         self._registry = registry
         self._pool = pool
-        self._session = session
+        self._proxies = ProxyRouter.wrap(session)  # a ProxyRouter, or a bare session (no proxies)
         self._recorder = recorder
         self.resilience = resilience or Resilience(pool.state, pool)
 
     async def run(self, ex: Exchange) -> Answer:
         """Serve one chat exchange; raises OmniRouteError for answers that are errors."""
         canonical = self._decode(ex)
+        if self.shaping is not None:  # before the cache key: a changed prompt or budget is a new request
+            canonical = self.shaping.apply(ex, canonical)
         target = self.route(ex, True)
         if self.budgets is not None and self.budgets.active and ex.api_key is not None:
             await self.reserve(ex, target)
@@ -396,7 +400,7 @@ class ChatPipeline(Ledger, ComboRunner):
                 # headers gets the same from ``self.tokens.auth_headers(account)``.
                 headers = {**headers, **await self.tokens.auth_headers(account)}
         try:
-            return await self._session.post(url, data=payload, headers=headers)
+            return await self._proxies.session_for(url, account).post(url, data=payload, headers=headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UpstreamConnectionError(f"upstream unreachable: {exc.__class__.__name__}: {exc}") from exc
 

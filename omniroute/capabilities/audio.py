@@ -30,6 +30,7 @@ from omniroute.errors import (
     classify_upstream,
 )
 from omniroute.providers.catalog import ProviderSpec
+from omniroute.transport.proxy import ProxyRouter
 
 # Audio formats accepted, by file extension, and the content type each is sent upstream with.
 FORMATS: dict[str, str] = {
@@ -409,10 +410,10 @@ class TranscriptFailed(UpstreamBadRequest):
 class Transcriber:
     """Builds the upstream calls of one transcription for the pipeline's attempt loop."""
 
-    def __init__(self, pipeline, pool, session: aiohttp.ClientSession, polling: PollingPolicy | None = None):
+    def __init__(self, pipeline, pool, session, polling: PollingPolicy | None = None):
         self._pipeline = pipeline
         self._pool = pool
-        self._session = session
+        self._proxies = ProxyRouter.wrap(session)  # a ProxyRouter, or a bare session (no proxies)
         self.polling = polling or PollingPolicy.from_env()
 
     def call(self, kind: str, req: AudioRequest, model: str) -> tuple[Callable, Callable]:
@@ -494,7 +495,8 @@ class Transcriber:
                     f"it may still finish upstream: GET {url}")
             await asyncio.sleep(min(self.polling.interval_s, left))
             try:
-                resp = await asyncio.wait_for(self._session.get(url, headers=headers),
+                session = self._proxies.session_for(url, account)
+                resp = await asyncio.wait_for(session.get(url, headers=headers),
                                               max(deadline - time.monotonic(), 0.001))
             except TimeoutError:
                 continue

@@ -17,6 +17,7 @@ from omniroute.auth.secrets import SecretBox
 from omniroute.errors import NoAccountAvailable, UpstreamConnectionError, UpstreamError
 from omniroute.oauth.flows import Grant, OAuthFlows, OAuthRejected, OAuthUnavailable
 from omniroute.oauth.providers import OAuthProviders
+from omniroute.transport.proxy import PROXY_ACCOUNT
 
 log = logging.getLogger("omniroute.oauth")
 
@@ -184,6 +185,7 @@ class TokenManager:
             provider = self._providers.get(row["provider"])
             if provider is None:
                 raise SignInExpired(f"provider '{row['provider']}' has no sign-in flow")
+            via = PROXY_ACCOUNT.set(account)  # out through the connection's own proxy, if it has one
             try:
                 grant = await self._flows.refresh(provider, secret, row.get("providerData") or {})
             except OAuthRejected as exc:
@@ -194,6 +196,8 @@ class TokenManager:
                 if current and (expires is None or expires > time.time() + 5):
                     return current  # still valid: try again on a later request
                 raise UpstreamConnectionError(f"token refresh failed: {exc.message}") from None
+            finally:
+                PROXY_ACCOUNT.reset(via)
             await self._repo.update(account.id, connection_values(self._box, grant))
             self._remember(account.id, grant.secret, grant.expires_at, grant.data)
             self._refreshed_at[account.id] = time.time()

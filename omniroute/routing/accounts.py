@@ -17,6 +17,7 @@ from omniroute.providers.catalog import ProviderSpec
 from omniroute.providers.registry import ProviderRegistry
 from omniroute.routing.selection import FILL_FIRST, SelectionConfig, Selector, inflight_key
 from omniroute.state import SharedState
+from omniroute.transport.proxy import ProxySpec
 
 log = logging.getLogger("omniroute")
 
@@ -50,6 +51,7 @@ class Account:
     headers: dict[str, str] = field(default_factory=dict)
     chat_url: str = ""
     max_concurrency: int | None = None  # requests in flight at once; None: no limit
+    proxy: ProxySpec | None = None  # the connection's own outbound proxy (replaces the global one)
 
     def url(self, path: str) -> str:
         """``base_url + path`` with the provider's fixed query parameters (Azure's api-version)."""
@@ -99,6 +101,7 @@ class AccountPool:
         self._limited = False
         # Whether requests take in-flight slots: some account has a limit, or a strategy reads the counts.
         self.limits = False
+        self.on_load = None  # called after every load (the proxy router drops sessions no one uses)
 
     def load(self, rows: list[dict]) -> None:
         by_provider: dict[str, list[Account]] = {}
@@ -109,6 +112,13 @@ class AccountPool:
             base = self.base_url_of(spec, row)
             if base is None:
                 continue
+            try:
+                proxy = ProxySpec.from_json(self._secrets.decrypt_json(row["proxyEnc"])) \
+                    if row.get("proxyEnc") else None
+            except Exception as exc:  # noqa: BLE001 - a broken proxy must not send the account direct
+                log.warning("connection %r is not served: its proxy is unusable (%s)", row["id"],
+                            exc.__class__.__name__)
+                continue
             account = Account(
                 id=row["id"], provider=spec, name=row["name"],
                 api_key=self._secrets.decrypt(row["apiKeyEnc"]), base_url=base,
@@ -116,6 +126,7 @@ class AccountPool:
                 headers=self._secrets.decrypt_json(row["headersEnc"], {}),
                 chat_url=join_url(base, spec.chat_path, spec.query),
                 max_concurrency=row.get("maxConcurrency") or None,
+                proxy=proxy,
             )
             by_provider.setdefault(spec.id, []).append(account)
         self._by_provider = {
@@ -124,6 +135,8 @@ class AccountPool:
         self._headers_cache = {a.id: a.auth_headers() for accts in self._by_provider.values() for a in accts}
         self._limited = any(a.max_concurrency for accts in self._by_provider.values() for a in accts)
         self.limits = self._limited or self.selector.config.tracks_in_flight
+        if self.on_load is not None:
+            self.on_load()
 
     @staticmethod
     def base_url_of(spec: ProviderSpec, row: dict) -> str | None:

@@ -35,7 +35,7 @@ class TranscriptionRoute:
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:  # the upstream session exists only once the services have started
             s = self.s
-            self._transcriber = Transcriber(s.pipeline, s.pool, s.session)
+            self._transcriber = Transcriber(s.pipeline, s.pool, s.proxies)
         return self._transcriber
 
     async def __call__(self, scope, receive, send) -> None:

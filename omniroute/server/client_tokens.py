@@ -93,8 +93,9 @@ class CountTokensRoute(ChatRoute):
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
     async def _post(self, account: Account, url: str, body: dict) -> dict:
-        async with self.s.session.post(url, data=orjson.dumps(body), headers=self.s.pool.headers(account),
-                                       timeout=UPSTREAM_TIMEOUT) as resp:
+        session = self.s.proxies.session_for(url, account)
+        async with session.post(url, data=orjson.dumps(body), headers=self.s.pool.headers(account),
+                                timeout=UPSTREAM_TIMEOUT) as resp:
             if resp.status != 200:
                 raise ValueError(f"HTTP {resp.status}")
             data = orjson.loads(await resp.read())

@@ -18,6 +18,7 @@ from omniroute.cache.idempotency import Idempotency
 from omniroute.cache.responder import CacheResponder
 from omniroute.cache.responder import configure as configure_cache
 from omniroute.cache.store import ResponseCache
+from omniroute.dialects.shaping import Shaping
 from omniroute.oauth import OAuthFlows, OAuthProviders, TokenManager
 from omniroute.pipeline import ChatPipeline
 from omniroute.providers.registry import ProviderRegistry, node_spec
@@ -32,6 +33,7 @@ from omniroute.server.ipfilter import IpFilter
 from omniroute.server.limits import RateLimits
 from omniroute.settings import Settings
 from omniroute.state import MemoryState, SharedState
+from omniroute.store.backups import BackupManager
 from omniroute.store.engine import create_engine, migrate
 from omniroute.store.repos import (
     AuditRepo,
@@ -44,7 +46,7 @@ from omniroute.store.repos import (
     SettingsRepo,
     UsageRepo,
 )
-from omniroute.transport.session import create_session
+from omniroute.transport.proxy import ProxyRouter, global_proxy
 from omniroute.usage.budgets import Budgets
 from omniroute.usage.metrics import Metrics
 from omniroute.usage.recorder import UsageRecorder
@@ -90,13 +92,16 @@ class Services:
         self.upstream_models: dict[str, tuple[float, list[dict]]] = {}
         self.keyring = KeyRing()
         self.pool = AccountPool(self.registry, self.secrets, self.state)
+        # Upstream sessions: the direct one (self.session) and one per outbound proxy in use.
+        self.proxies = ProxyRouter(settings, self.pool)
+        self.pool.on_load = self.proxies.prune
         self.resilience = Resilience(self.state, self.pool)
         self.telemetry = Telemetry()
         self.response_cache = ResponseCache(self.engine)
         self.cache = CacheResponder(self.response_cache)
         self.idempotency = Idempotency(self.state)
         self.oauth_providers = OAuthProviders()  # OMNIROUTE_OAUTH_ENDPOINTS may point them elsewhere
-        self.oauth = OAuthFlows(self.state, lambda: self.session)
+        self.oauth = OAuthFlows(self.state, lambda: self.proxies)
         self.tokens = TokenManager(self.connections, self.secrets, self.state, self.oauth, self.oauth_providers)
         self.recorder = UsageRecorder(self.usage, interval_s=settings.usage_flush_interval_s,
                                       batch_size=settings.usage_batch_size)
@@ -106,8 +111,10 @@ class Services:
         self.budgets.on_refusal = self._budget_refused
         self.budgets.on_warning = self._budget_warning
         self.retention = Retention(self)
+        self.backups = BackupManager(settings, self.engine, on_replaced=self.reload_state)
         self.ip_filter = IpFilter()  # the "ipFilter" setting, checked by the app before any other work
         self.metrics_public = False  # the "metrics" setting: /metrics without a login from any address
+        self.shaping = Shaping()  # the "systemPrompt" and "thinkingBudget" settings (chat requests)
         # --- policies, client rate limits and sessions (built here, loaded in start) ---
         self.policies = PolicySet()
         self.limits = RateLimits(self.state)
@@ -156,8 +163,8 @@ class Services:
         await self.reload_keys()
         await self.reload_providers()
         await self.reload_models()
-        self.session = create_session(self.settings)
-        self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.session,
+        self.session = self.proxies.open()
+        self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.proxies,
                                      recorder=self.recorder, resilience=self.resilience)
         self.pipeline.tokens = self.tokens
         self.pipeline.policies = self.policies
@@ -167,11 +174,13 @@ class Services:
         self.pipeline.services = self
         self.pipeline.metrics = self.metrics
         self.pipeline.budgets = self.budgets
+        self.shaping.attach(self.pipeline)
         self.response_cache.start()
         await self.budgets.load()
         self.recorder.start()
         self.trimmer.start()
         self.retention.start()
+        self.backups.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach so full collections stay cheap under load.
         gc.collect()
@@ -199,16 +208,16 @@ class Services:
             await self._password_task
         await self.trimmer.close()
         await self.retention.close()
+        await self.backups.close()
         await self.audit.close()
         await self.recorder.close()
         await self.response_cache.close()
-        if self.session is not None:
-            await self.session.close()
+        await self.proxies.close()  # the direct session and every proxy's
         await self.state.close()
         await self.engine.dispose()
 
     # Keys of the general settings object (GET/PUT /api/settings), each stored under its own key.
-    GENERAL_SETTINGS = ("accountSelection", "resilience", "cache", "idempotency", "usage", "metrics")
+    GENERAL_SETTINGS = ("accountSelection", "resilience", "cache", "idempotency", "usage", "metrics", "backups")
 
     async def load_settings(self) -> None:
         """Apply every stored general setting; a stored value that no longer validates is ignored."""
@@ -225,6 +234,16 @@ class Services:
             self.ip_filter.configure(await self.settings_repo.get("ipFilter") or {})
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("stored setting 'ipFilter' is ignored: %s", exc)
+        for key in await self.shaping.load(self.settings_repo):
+            log.warning("stored setting %r is ignored: it no longer validates", key)
+        await self.load_proxy()
+
+    async def load_proxy(self) -> None:
+        """The stored global outbound proxy ("proxy" setting) made live."""
+        try:
+            self.proxies.configure(global_proxy(await self.settings_repo.get("proxy"), self.secrets))
+        except Exception as exc:  # noqa: BLE001 - a value that no longer decrypts or validates
+            log.warning("stored setting 'proxy' is ignored: %s", exc.__class__.__name__)
 
     def apply_setting(self, key: str, value) -> None:
         """Make one validated general setting live."""
@@ -240,6 +259,8 @@ class Services:
             self.usage_config = {**USAGE_DEFAULTS, **value}
         elif key == "metrics":
             self.metrics_public = bool(value.get("public", False))
+        elif key == "backups":
+            self.backups.configure(value)
 
     async def embed_via_gateway(self, model: str, texts: list[str]) -> list[list[float]]:
         """Embeddings from one of the gateway's own embedding models (the semantic cache's source)."""
@@ -254,6 +275,40 @@ class Services:
         finally:
             self.pipeline.record(ex)
         return [item["embedding"] for item in orjson.loads(answer.body)["data"]]
+
+    async def reload_state(self) -> None:
+        """Re-read everything kept in memory from the database, after a restore or an import replaced
+        it (no restart). A feature that keeps database contents in memory reloads them here too."""
+        from omniroute.server.api.settings import section_defaults
+
+        self.require_login = bool(await self.settings_repo.get("requireLogin", True))
+        self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
+        for key in self.GENERAL_SETTINGS:  # a section absent now goes back to its default
+            default = section_defaults(key) if await self.settings_repo.get(key) is None else None
+            try:
+                if default is not None:
+                    self.apply_setting(key, default)
+            except (ValueError, TypeError) as exc:
+                log.warning("default of setting %r not applied: %s", key, exc)
+        await self.load_settings()
+        self._pricing_overrides = await self.settings_repo.get("pricing")
+        if "pricing" in self.__dict__:  # the table was built: swap its overrides
+            try:
+                self.pricing.set_overrides(self._pricing_overrides or {})
+            except ValueError as exc:
+                log.warning("stored pricing overrides are ignored: %s", exc)
+        self.policies.load(await self.settings_repo.get("policies") or [])
+        try:
+            self.limits.configure(await self.settings_repo.get("rateLimit") or {})
+        except ValueError as exc:
+            log.warning("stored setting 'rateLimit' is ignored: %s", exc)
+        await self.reload_keys()
+        await self.reload_providers()
+        await self.reload_models()
+        self.upstream_models.clear()
+        self.budgets.by_key.clear()
+        self.budgets.active = False
+        await self.budgets.load()
 
     async def reload_keys(self) -> None:
         self.keyring.load(await self.keys.list())

@@ -13,6 +13,19 @@ from omniroute.store import tables as t
 from omniroute.store.values import _dumps, _loads, new_id
 
 
+async def _mark_deleted(conn, kind: str, item_id: str) -> None:
+    """Record a deletion in sync_tombstones, so a peer's older copy of the item is deleted too."""
+    where = (t.sync_tombstones.c.kind == kind) & (t.sync_tombstones.c.item_id == item_id)
+    await conn.execute(delete(t.sync_tombstones).where(where))
+    await conn.execute(insert(t.sync_tombstones).values(kind=kind, item_id=item_id, deleted_at=time.time()))
+
+
+async def _unmark_deleted(conn, kind: str, item_id: str) -> None:
+    """An item written again under a deleted id is alive: drop its deletion mark."""
+    where = (t.sync_tombstones.c.kind == kind) & (t.sync_tombstones.c.item_id == item_id)
+    await conn.execute(delete(t.sync_tombstones).where(where))
+
+
 class SettingsRepo:
     """Key/value settings stored as JSON."""
 
@@ -70,12 +83,14 @@ class ConnectionsRepo:
         }
         async with self.engine.begin() as conn:
             await conn.execute(insert(t.connections).values(**row))
+            await _unmark_deleted(conn, "connections", row["id"])
         return await self.get(row["id"])  # type: ignore[return-value]
 
     async def update(self, conn_id: str, values: dict) -> dict | None:
         columns = _connection_columns(values)
-        if columns:
+        if columns.keys() - _RUNTIME_COLUMNS:  # a status change alone is not an edit (sync: last writer wins)
             columns["updated_at"] = time.time()
+        if columns:
             async with self.engine.begin() as conn:
                 await conn.execute(update(t.connections).where(t.connections.c.id == conn_id).values(**columns))
         return await self.get(conn_id)
@@ -83,8 +98,12 @@ class ConnectionsRepo:
     async def delete(self, conn_id: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(t.connections).where(t.connections.c.id == conn_id))
+            if result.rowcount:
+                await _mark_deleted(conn, "connections", conn_id)
         return result.rowcount > 0
 
+
+_RUNTIME_COLUMNS = frozenset({"status", "rate_limited_until", "last_error"})  # this instance's view only
 
 _CONNECTION_FIELDS = {
     "provider": "provider",
@@ -102,6 +121,7 @@ _CONNECTION_FIELDS = {
     "headersEnc": "headers_json",
     "oauthEnc": "oauth_enc",  # encrypted JSON of a subscription's tokens
     "tokenExpiresAt": "token_expires_at",
+    "proxyEnc": "proxy_enc",  # encrypted JSON {"url", "noProxy"?}: the connection's own outbound proxy
 }
 
 
@@ -144,6 +164,7 @@ class ProviderNodesRepo:
         row = {"created_at": now, "updated_at": now, **_node_columns(values)}
         async with self.engine.begin() as conn:
             await conn.execute(insert(t.provider_nodes).values(**row))
+            await _unmark_deleted(conn, "provider_nodes", row["id"])
         return await self.get(row["id"])  # type: ignore[return-value]
 
     async def update(self, node_id: str, values: dict) -> dict | None:
@@ -159,6 +180,8 @@ class ProviderNodesRepo:
     async def delete(self, node_id: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(t.provider_nodes).where(t.provider_nodes.c.id == node_id))
+            if result.rowcount:
+                await _mark_deleted(conn, "provider_nodes", node_id)
         return result.rowcount > 0
 
 
@@ -239,10 +262,13 @@ class ModelAliasesRepo:
         now = time.time()
         async with self.engine.begin() as conn:
             await conn.execute(insert(t.model_aliases).values(alias=alias, model=model, created_at=now, updated_at=now))
+            await _unmark_deleted(conn, "model_aliases", alias)
 
     async def delete(self, alias: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(t.model_aliases).where(t.model_aliases.c.alias == alias))
+            if result.rowcount:
+                await _mark_deleted(conn, "model_aliases", alias)
         return result.rowcount > 0
 
 
@@ -269,6 +295,7 @@ class CombosRepo:
                "config_json": _dumps(config), "created_at": now, "updated_at": now}
         async with self.engine.begin() as conn:
             await conn.execute(insert(t.combos).values(**row))
+            await _unmark_deleted(conn, "combos", row["id"])
         return _combo(row)
 
     async def update(self, combo_id: str, *, name: str, models: list, strategy: str, config: dict) -> dict | None:
@@ -281,6 +308,8 @@ class CombosRepo:
     async def delete(self, combo_id: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(t.combos).where(t.combos.c.id == combo_id))
+            if result.rowcount:
+                await _mark_deleted(conn, "combos", combo_id)
         return result.rowcount > 0
 
 

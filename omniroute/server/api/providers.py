@@ -14,6 +14,7 @@ from omniroute.errors import UpstreamError
 from omniroute.routing.accounts import Account, AccountPool
 from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model
 from omniroute.transport.probe import list_models
+from omniroute.transport.proxy import ProxySpec, check_no_proxy, check_proxy_url, mask_url, unmask_url
 
 # How long an upstream's model list is reused before GET /api/providers/{id}/models asks again.
 MODELS_TTL_S = 300.0
@@ -28,6 +29,17 @@ def _check_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+class ProxyBody(BaseModel):
+    """A connection's own outbound proxy; it replaces the global one for this connection."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    url: str = Field(min_length=1, max_length=2048)
+    noProxy: str | list[str] | None = None
+
+    _url = field_validator("url")(check_proxy_url)
+    _no_proxy = field_validator("noProxy", mode="before")(check_no_proxy)
+
+
 class ConnectionBody(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -39,6 +51,7 @@ class ConnectionBody(BaseModel):
     headers: dict[str, str] | None = None
     maxConcurrency: int | None = Field(default=None, ge=1, le=100_000)  # null: no limit
     providerData: dict[str, str] | None = None  # ids a provider's URL needs (Azure resource, Cloudflare account)
+    proxy: ProxyBody | None = None  # null on PUT: back to the global proxy
 
     _url = field_validator("baseUrl")(_check_url)
 
@@ -65,6 +78,8 @@ def _public(s, row: dict) -> dict:
     out["apiKey"] = mask(key)
     headers = s.secrets.decrypt_json(row["headersEnc"], {})
     out["headers"] = {name: mask(value) for name, value in headers.items()}
+    proxy = s.secrets.decrypt_json(row.get("proxyEnc"), None)
+    out["proxy"] = {"url": mask_url(proxy.get("url")), "noProxy": proxy.get("noProxy")} if proxy else None
     if row.get("authType") == "oauth":  # a subscription: its tokens masked, its account ids shown
         tokens = s.secrets.decrypt_json(row.get("oauthEnc"), {}) or {}
         out["oauth"] = {"accessToken": mask(tokens.get("apiToken") or tokens.get("accessToken")),
@@ -81,6 +96,18 @@ async def _with_runtime(s, row: dict) -> dict:
         if out.get("status") not in ("expired", "error"):  # a broken sign-in says more than a backoff
             out["status"] = "cooldown"
     return out
+
+
+def _proxy_enc(s, body: ProxyBody | None, row: dict | None = None) -> str | None:
+    """The encrypted proxy column; a URL sent back masked keeps the stored credentials."""
+    if body is None:
+        return None
+    stored = s.secrets.decrypt_json(row.get("proxyEnc"), None) if row else None
+    try:
+        url = unmask_url(body.url, (stored or {}).get("url"))
+    except ValueError as exc:
+        raise ApiError(400, f"'proxy.url': {exc}") from None
+    return s.secrets.encrypt_json(ProxySpec.build(url, body.noProxy).to_json())
 
 
 def _spec(s, provider: str):
@@ -112,8 +139,9 @@ async def list_or_create(request: Request):
     # A provider node may front a keyless server (a local vLLM, a proxy that adds its own key).
     if spec.auth != "none" and not spec.local and not body.apiKey and not s.registry.is_custom(spec.id):
         raise ApiError(400, f"'apiKey' is required for provider '{spec.id}'")
-    values = body.model_dump(exclude_none=True, exclude={"apiKey", "headers"})
+    values = body.model_dump(exclude_none=True, exclude={"apiKey", "headers", "proxy"})
     values["headersEnc"] = s.secrets.encrypt_json(body.headers)
+    values["proxyEnc"] = _proxy_enc(s, body.proxy)
     values.update(provider=spec.id, name=body.name or spec.name, apiKeyEnc=s.secrets.encrypt(body.apiKey))
     row = await s.connections.create(values)
     await s.reload_accounts()
@@ -135,7 +163,9 @@ async def one(request: Request):
         await audit(request, "provider.delete", conn_id)
         return json_response({"ok": True, "deleted": conn_id})
     body = await read_model(request, ConnectionBody)
-    values = body.model_dump(exclude_unset=True, exclude={"apiKey", "headers"})
+    values = body.model_dump(exclude_unset=True, exclude={"apiKey", "headers", "proxy"})
+    if "proxy" in body.model_fields_set:
+        values["proxyEnc"] = _proxy_enc(s, body.proxy, row)
     if "apiKey" in body.model_fields_set:
         values["apiKeyEnc"] = s.secrets.encrypt(body.apiKey)
     if "headers" in body.model_fields_set:
@@ -149,11 +179,14 @@ async def one(request: Request):
     return json_response(await _with_runtime(s, row))
 
 
-def _probe_target(s, spec, api_key: str | None, base_url: str | None, headers: dict | None = None):
+def _probe_target(s, spec, api_key: str | None, base_url: str | None, headers: dict | None = None,
+                  proxy: ProxySpec | None = None):
+    """The model-list URL, headers and session (through the connection's or the global proxy)."""
     account = Account(id="probe", provider=spec, name="probe", api_key=api_key,
                       base_url=(base_url or spec.base_url).rstrip("/"), priority=0, default_model=None,
-                      headers=dict(headers or {}))
-    return account.url(spec.models_path), account.auth_headers()
+                      headers=dict(headers or {}), proxy=proxy)
+    url = account.url(spec.models_path)
+    return url, account.auth_headers(), s.proxies.session_for(url, account)
 
 
 async def _row_probe(s, row: dict):
@@ -161,17 +194,21 @@ async def _row_probe(s, row: dict):
     base_url = AccountPool.base_url_of(spec, row)
     if base_url is None:
         raise ApiError(400, f"connection '{row['id']}' needs 'baseUrl' or 'providerData' for its URL")
+    try:
+        proxy = ProxySpec.from_json(s.secrets.decrypt_json(row["proxyEnc"])) if row.get("proxyEnc") else None
+    except ValueError as exc:
+        raise ApiError(400, f"connection '{row['id']}' has an unusable proxy: {exc}") from None
     return _probe_target(s, spec, s.secrets.decrypt(row["apiKeyEnc"]), base_url,
-                         s.secrets.decrypt_json(row["headersEnc"], {}))
+                         s.secrets.decrypt_json(row["headersEnc"], {}), proxy)
 
 
 @admin
 async def test(request: Request):
     s = request.app.state.services
     row = await _row_or_404(s, request.path_params["id"])
-    url, headers = await _row_probe(s, row)
+    url, headers, session = await _row_probe(s, row)
     try:
-        _, latency = await list_models(s.session, url, headers)
+        _, latency = await list_models(session, url, headers)
     except UpstreamError as err:
         await s.connections.update(row["id"], {"status": "error", "lastError": err.message})
         await s.reload_accounts()  # a connection in error is not tried until it passes again
@@ -193,9 +230,9 @@ async def models(request: Request):
     cached = s.upstream_models.get(row["id"])
     if cached is not None and refresh not in ("true", "1") and time.monotonic() - cached[0] < MODELS_TTL_S:
         return json_response({"models": cached[1]}, headers={"X-OmniRoute-Cache": "HIT"})
-    url, headers = await _row_probe(s, row)
+    url, headers, session = await _row_probe(s, row)
     try:
-        items, _ = await list_models(s.session, url, headers)
+        items, _ = await list_models(session, url, headers)
     except UpstreamError as err:
         raise ApiError(502 if err.status >= 500 else 400, f"upstream model list failed: {err.message}") from None
     s.upstream_models[row["id"]] = (time.monotonic(), items)
@@ -207,9 +244,9 @@ async def validate(request: Request):
     s = request.app.state.services
     body = await read_model(request, ValidateBody)
     spec = _spec(s, body.provider)
-    url, headers = _probe_target(s, spec, body.apiKey, body.baseUrl)
+    url, headers, session = _probe_target(s, spec, body.apiKey, body.baseUrl)
     try:
-        await list_models(s.session, url, headers)
+        await list_models(session, url, headers)
     except UpstreamError as err:
         return json_response({"valid": False, "error": err.message})
     return json_response({"valid": True})

@@ -9,7 +9,7 @@ sections it names and leaves the others as they are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -99,6 +99,19 @@ class MetricsSettings(BaseModel):
         return None
 
 
+class BackupSettings(BaseModel):
+    """Scheduled database backups: one when the newest is older than ``intervalHours``; the newest
+    ``keep`` are kept (after every backup, of any kind)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = True
+    intervalHours: int = Field(default=24, ge=1, le=720)
+    keep: int = Field(default=10, ge=1, le=1000)
+
+    def check(self, services) -> None:
+        return None
+
+
 class GeneralSettings(BaseModel):
     """The PUT body: every section optional, unknown keys refused."""
 
@@ -108,6 +121,7 @@ class GeneralSettings(BaseModel):
     idempotency: IdempotencySettings | None = None
     usage: UsageSettings | None = None
     metrics: MetricsSettings | None = None
+    backups: BackupSettings | None = None
 
 
 # Section name → how to read its live value.
@@ -117,7 +131,16 @@ _READERS: dict[str, Callable] = {
     "idempotency": lambda s: {"windowMs": s.idempotency.window_ms},
     "usage": lambda s: dict(s.usage_config),
     "metrics": lambda s: {"public": s.metrics_public},
+    "backups": lambda s: dict(s.backups.config),
 }
+
+
+def section_defaults(name: str) -> dict | None:
+    """The default value of a general settings section; None when it has no model here."""
+    field = GeneralSettings.model_fields.get(name)
+    models = [a for a in get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)] \
+        if field is not None else []
+    return models[0]().model_dump() if models else None
 
 
 def _current(s) -> dict:
