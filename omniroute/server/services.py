@@ -151,18 +151,7 @@ class Services:
         await migrate(self.engine)
         # A slow hash on first run need not hold up serving clients; login waits for it.
         self._password_task = asyncio.create_task(self._ensure_password())
-        self.require_login = bool(await self.settings_repo.get("requireLogin", True))
-        self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
-        await self.load_settings()
-        self._pricing_overrides = await self.settings_repo.get("pricing")
-        self.policies.load(await self.settings_repo.get("policies") or [])  # rows that fail are skipped
-        try:
-            self.limits.configure(await self.settings_repo.get("rateLimit") or {})
-        except ValueError as exc:
-            log.warning("stored setting 'rateLimit' is ignored: %s", exc)
-        await self.reload_keys()
-        await self.reload_providers()
-        await self.reload_models()
+        await self._load_config()
         self.session = self.proxies.open()
         self.pipeline = ChatPipeline(registry=self.registry, pool=self.pool, session=self.proxies,
                                      recorder=self.recorder, resilience=self.resilience)
@@ -281,23 +270,33 @@ class Services:
         it (no restart). A feature that keeps database contents in memory reloads them here too."""
         from omniroute.server.api.settings import section_defaults
 
-        self.require_login = bool(await self.settings_repo.get("requireLogin", True))
-        self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
         for key in self.GENERAL_SETTINGS:  # a section absent now goes back to its default
-            default = section_defaults(key) if await self.settings_repo.get(key) is None else None
+            default = section_defaults(key)
+            if default is None or await self.settings_repo.get(key) is not None:
+                continue
             try:
-                if default is not None:
-                    self.apply_setting(key, default)
+                self.apply_setting(key, default)
             except (ValueError, TypeError) as exc:
                 log.warning("default of setting %r not applied: %s", key, exc)
-        await self.load_settings()
-        self._pricing_overrides = await self.settings_repo.get("pricing")
+        await self._load_config()
         if "pricing" in self.__dict__:  # the table was built: swap its overrides
             try:
                 self.pricing.set_overrides(self._pricing_overrides or {})
             except ValueError as exc:
                 log.warning("stored pricing overrides are ignored: %s", exc)
-        self.policies.load(await self.settings_repo.get("policies") or [])
+        self.upstream_models.clear()
+        self.budgets.by_key.clear()
+        self.budgets.active = False
+        await self.budgets.load()
+
+    async def _load_config(self) -> None:
+        """Everything configured in the database into memory: flags, settings, prices, policies, limits,
+        keys, providers and models (at start-up and after a restore, an import or a sync)."""
+        self.require_login = bool(await self.settings_repo.get("requireLogin", True))
+        self.require_api_key_setting = bool(await self.settings_repo.get("requireApiKey", False))
+        await self.load_settings()
+        self._pricing_overrides = await self.settings_repo.get("pricing")
+        self.policies.load(await self.settings_repo.get("policies") or [])  # rows that fail are skipped
         try:
             self.limits.configure(await self.settings_repo.get("rateLimit") or {})
         except ValueError as exc:
@@ -305,10 +304,6 @@ class Services:
         await self.reload_keys()
         await self.reload_providers()
         await self.reload_models()
-        self.upstream_models.clear()
-        self.budgets.by_key.clear()
-        self.budgets.active = False
-        await self.budgets.load()
 
     async def reload_keys(self) -> None:
         self.keyring.load(await self.keys.list())

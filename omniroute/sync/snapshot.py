@@ -113,27 +113,7 @@ async def merge(services, transit: Transit, payload: dict) -> Counts:
 
 async def reload(services) -> None:
     """Everything held in memory that the merge may have changed."""
-    reload_state = getattr(services, "reload_state", None)
-    if reload_state is not None:  # the one place that re-reads everything (also used after a restore)
-        await reload_state()
-        return
-    services.upstream_models.clear()
-    await services.reload_keys()
-    await services.reload_providers()
-    await services.reload_models()
-    await services.load_settings()
-    pricing = await services.settings_repo.get("pricing")
-    services._pricing_overrides = pricing
-    if "pricing" in services.__dict__:  # built already: swap its overrides in place
-        try:
-            services.pricing.set_overrides(pricing or {})
-        except ValueError as exc:
-            log.warning("synced pricing overrides are ignored: %s", exc)
-    services.policies.load(await services.settings_repo.get("policies") or [])
-    try:
-        services.limits.configure(await services.settings_repo.get("rateLimit") or {})
-    except ValueError as exc:
-        log.warning("synced setting 'rateLimit' is ignored: %s", exc)
+    await services.reload_state()  # the one place that re-reads everything (also after a restore)
 
 
 __all__ = ["SnapshotError", "TransitError", "build", "merge", "receive", "reload"]

@@ -36,13 +36,15 @@ def error_response(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
 
 
-async def read_model(request: Request, model: type[M]) -> M:
-    """Parse and validate a JSON body; every problem names its field."""
+async def read_json(request: Request) -> dict:
+    """A JSON object body within the size limit; 400/413 naming the problem otherwise."""
     services = request.app.state.services
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > services.settings.max_body_bytes:
         raise ApiError(413, "request body is too large")
     raw = await request.body()
+    if len(raw) > services.settings.max_body_bytes:
+        raise ApiError(413, "request body is too large")
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
@@ -51,6 +53,12 @@ async def read_model(request: Request, model: type[M]) -> M:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
+    return data
+
+
+async def read_model(request: Request, model: type[M]) -> M:
+    """Parse and validate a JSON body; every problem names its field."""
+    data = await read_json(request)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

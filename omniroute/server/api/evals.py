@@ -11,7 +11,6 @@ import asyncio
 import logging
 import weakref
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
@@ -19,7 +18,15 @@ from starlette.routing import Route
 
 from omniroute import evals
 from omniroute.errors import ModelNotFound
-from omniroute.server.api.common import ApiError, admin, audit, int_param, json_response, validation_message
+from omniroute.server.api.common import (
+    ApiError,
+    admin,
+    audit,
+    int_param,
+    json_response,
+    read_json,
+    validation_message,
+)
 from omniroute.store.eval_repos import EvalRepo
 
 log = logging.getLogger("omniroute.evals")
@@ -62,24 +69,6 @@ async def _evals(s) -> _Evals:
     return ev
 
 
-async def _body(request: Request, s) -> dict:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > s.settings.max_body_bytes:
-        raise ApiError(413, "request body is too large")
-    raw = await request.body()
-    if len(raw) > s.settings.max_body_bytes:
-        raise ApiError(413, "request body is too large")
-    if not raw.strip():
-        raise ApiError(400, "request body is empty; expected a JSON object")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    return data
-
-
 def _validate(model, data):
     try:
         return model.model_validate(data)
@@ -95,7 +84,7 @@ async def evals_root(request: Request):
     if request.method == "GET":
         return json_response({"suites": await ev.repo.list_suites(),
                               "runs": await ev.repo.list_runs(RECENT_RUNS)})
-    body = _validate(CreateOrRun, await _body(request, s))
+    body = _validate(CreateOrRun, await read_json(request))
     if body.suite is not None:
         if body.suiteId is not None or body.target is not None or body.caseTimeoutMs is not None:
             raise ApiError(400, "send either {\"suite\": {...}} to store a suite or {\"suiteId\", \"target\"} "
@@ -171,7 +160,7 @@ async def eval_suite(request: Request):
         await ev.repo.delete_suite(suite_id)
         await audit(request, "eval.suite.delete", current["name"])
         return json_response({"deleted": True, "id": suite_id})
-    data = await _body(request, s)
+    data = await read_json(request)
     if set(data) == {"suite"} and isinstance(data["suite"], dict):
         data = data["suite"]
     if "id" in data and data["id"] != suite_id:
