@@ -150,6 +150,12 @@ def _expect(step: str, status: int, body: bytes, ok: tuple[int, ...]) -> None:
         raise BenchError(f"{step} answered {status}: {body[:500].decode(errors='replace')}")
 
 
+def _session_headers(cookie: str, login_body: bytes) -> dict:
+    """The cookie, and the CSRF token writes made with it must echo (when the gateway issues one)."""
+    token = json.loads(login_body).get("csrfToken")
+    return {"Cookie": cookie, **({"X-CSRF-Token": token} if token else {})}
+
+
 def configure_gateway(port: int, upstream_port: int, anthropic_port: int | None = None) -> str:
     """Log in, register the fake upstream as a provider and create an API key; return the key."""
     status, headers, body = request(port, "POST", "/api/auth/login", {"password": PASSWORD})
@@ -157,7 +163,7 @@ def configure_gateway(port: int, upstream_port: int, anthropic_port: int | None 
     cookies = [c.split(";", 1)[0] for c in headers.get_all("Set-Cookie") or [] if c.startswith("auth_token=")]
     if not cookies:
         raise BenchError(f"POST /api/auth/login set no auth_token cookie; headers: {dict(headers)}")
-    auth = {"Cookie": cookies[0]}
+    auth = _session_headers(cookies[0], body)
     provider = {
         "provider": "openai",
         "name": "bench",
@@ -192,7 +198,8 @@ def budgeted_key(port: int) -> str:
     reserves, is checked and settles (the cost of the budget path)."""
     status, headers, body = request(port, "POST", "/api/auth/login", {"password": PASSWORD})
     _expect("POST /api/auth/login", status, body, (200,))
-    auth = {"Cookie": next(c.split(";", 1)[0] for c in headers.get_all("Set-Cookie") if c.startswith("auth_token="))}
+    auth = _session_headers(next(c.split(";", 1)[0] for c in headers.get_all("Set-Cookie")
+                                 if c.startswith("auth_token=")), body)
     status, _, body = request(port, "POST", "/api/keys", {"name": "bench-budget"}, auth)
     _expect("POST /api/keys", status, body, (200, 201))
     made = json.loads(body)

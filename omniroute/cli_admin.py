@@ -45,7 +45,8 @@ class Remote:
             if not password:
                 raise CommandError("--server needs --api-key (or OMNIROUTE_API_KEY) with the 'manage' scope, "
                                    "or the dashboard password in OMNIROUTE_PASSWORD")
-            self.call("POST", "/api/auth/login", {"password": password})
+            answer = self.call("POST", "/api/auth/login", {"password": password})
+            self.headers["X-CSRF-Token"] = answer.get("csrfToken", "")
 
     def call(self, method: str, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None

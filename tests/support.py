@@ -75,6 +75,7 @@ class Gateway:
         client = httpx.Client(base_url=self.url, timeout=30)
         resp = client.post("/api/auth/login", json={"password": PASSWORD})
         assert resp.status_code == 200, resp.text
+        client.headers["X-CSRF-Token"] = resp.json()["csrfToken"]  # writes made with the cookie echo it
         return client
 
     def client(self, key: str | None = None) -> httpx.Client:

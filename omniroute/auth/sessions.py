@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 
 from omniroute.state import SharedState
@@ -20,11 +23,18 @@ class SessionSigner:
     def __init__(self, secret: str):
         self._secret = secret
 
-    def issue(self, subject: str = "admin", ttl_s: int = SESSION_TTL_S) -> str:
+    def issue(self, subject: str = "admin", ttl_s: int = SESSION_TTL_S, csrf: str | None = None) -> str:
+        """A session token; ``csrf`` (kept when a session is renewed) is the value state-changing requests
+        made with the cookie must echo in X-CSRF-Token. A new session gets a new random one."""
         import jwt  # loaded with the management plane, not at start-up
 
         now = int(time.time())
-        return jwt.encode({"sub": subject, "iat": now, "exp": now + ttl_s}, self._secret, "HS256")
+        claims = {"sub": subject, "iat": now, "exp": now + ttl_s, "csrf": csrf or secrets.token_urlsafe(24)}
+        return jwt.encode(claims, self._secret, "HS256")
+
+    def local_csrf(self) -> str:
+        """The CSRF token of pages served without a session (loopback, login not required)."""
+        return hmac.new(self._secret.encode(), b"omniroute-local-csrf", hashlib.sha256).hexdigest()[:32]
 
     def verify(self, token: str | None) -> dict | None:
         """The claims of a valid token, else None."""

@@ -18,9 +18,7 @@ Legacy completions (``/v1/completions``) are text completion, not chat: they are
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import NamedTuple
 
 from omniroute.dialects import translate
 from omniroute.schema import ChatRequest, ReasoningConfig, Text
@@ -37,45 +35,26 @@ ADAPTIVE_FLOOR = 1024
 ADAPTIVE_CEILING = 32_768
 
 
-class ThinkingBudget(BaseModel):
-    """How much a request that asks for reasoning may think.
+class Thinking(NamedTuple):
+    """The live thinking-budget setting (validated by shaping_models.ThinkingBudget, whose docstring
+    says what each mode does)."""
 
-    - ``passthrough`` (default): the request as the client wrote it.
-    - ``off``: every request to reason is removed (no ``reasoning_effort``, ``thinking`` or
-      ``thinkingConfig`` goes upstream); a client's explicit "do not reason" stays as it is.
-    - ``custom``: exactly ``budgetTokens`` (required); an effort-level upstream gets the smallest
-      level covering it, Anthropic never less than its 1024 minimum, Gemini never more than 32768.
-    - ``adaptive``: a budget sized to the request (``adaptive_budget``); ``budgetTokens``, when
-      given, is its ceiling.
+    mode: str = "passthrough"
+    budgetTokens: int | None = None
 
-    ``custom`` and ``adaptive`` touch only requests that ask for reasoning (the only sign the
-    canonical request has that its model reasons); they never turn reasoning on by themselves.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    mode: Literal["passthrough", "off", "custom", "adaptive"] = "passthrough"
-    budgetTokens: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
-
-    @model_validator(mode="after")
-    def _budget_for_custom(self):
-        if self.mode == "custom" and self.budgetTokens is None:
-            raise ValueError("'budgetTokens' is required when 'mode' is 'custom'")
-        return self
+    def model_dump(self) -> dict:
+        return self._asdict()
 
 
-class SystemPrompt(BaseModel):
-    """A text put before (``prefix``) or after (``suffix``) every chat request's system instruction."""
+class System(NamedTuple):
+    """The live system-prompt setting (validated by shaping_models.SystemPrompt)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
     enabled: bool = False
-    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
-    position: Literal["prefix", "suffix"] = "prefix"
+    prompt: str = ""
+    position: str = "prefix"
 
-    @model_validator(mode="after")
-    def _prompt_when_enabled(self):
-        if self.enabled and not self.prompt.strip():
-            raise ValueError("'prompt' must not be empty while 'enabled' is true")
-        return self
+    def model_dump(self) -> dict:
+        return self._asdict()
 
 
 def adaptive_budget(request: ChatRequest, ceiling: int | None = None) -> int:
@@ -98,8 +77,8 @@ class Shaping:
     """The live settings, and the one call the pipeline makes while either is set."""
 
     def __init__(self) -> None:
-        self.thinking = ThinkingBudget()
-        self.system = SystemPrompt()
+        self.thinking = Thinking()
+        self.system = System()
         self._pipeline = None
 
     @property
@@ -111,21 +90,25 @@ class Shaping:
         self._pipeline = pipeline
         self._publish()
 
-    def configure(self, thinking: ThinkingBudget | None = None, system: SystemPrompt | None = None) -> None:
+    def configure(self, thinking=None, system=None) -> None:
+        """Make validated values live (shaping_models' pydantic models or the NamedTuples here)."""
         if thinking is not None:
-            self.thinking = thinking
+            self.thinking = Thinking(**thinking.model_dump())
         if system is not None:
-            self.system = system
+            self.system = System(**system.model_dump())
         self._publish()
 
     async def load(self, repo) -> list[str]:
         """Both settings from the settings store; returns the stored values ignored as invalid."""
         ignored = []
-        thinking, system = ThinkingBudget(), SystemPrompt()
-        for key, model in ((THINKING_KEY, ThinkingBudget), (SYSTEM_KEY, SystemPrompt)):
+        thinking, system = Thinking(), System()
+        for key in (THINKING_KEY, SYSTEM_KEY):
             stored = await repo.get(key)
             if stored is None:
                 continue
+            from omniroute.dialects.shaping_models import SystemPrompt, ThinkingBudget  # only when one is set
+
+            model = ThinkingBudget if key == THINKING_KEY else SystemPrompt
             try:
                 value = model.model_validate(stored)
             except ValueError:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Match
 
+from omniroute.dashboard import routes as dashboard
 from omniroute.server.api import (
     audit,
     auth,
@@ -141,7 +142,7 @@ def build_management_app(services) -> Starlette:
                 *settings.routes, *models.routes, *combos.routes, *routing_rules.routes,
                 *resilience.routes, *cache.routes, *pricing.routes, *budget.routes, *audit.routes,
                 *metrics.routes, *proxy.routes, *ip_filter.routes, *prompting.routes, *backups.routes,
-                *sync.routes, *cli_tools.routes, *evals.routes, *lifecycle.routes,
+                *sync.routes, *cli_tools.routes, *evals.routes, *lifecycle.routes, *dashboard.routes,
                 *usage.routes],  # last: it ends with /api/usage/{connectionId}
         exception_handlers={HTTPException: _http_error, Exception: _crash},
     )

@@ -9,7 +9,7 @@ from itertools import chain
 from typing import NamedTuple
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omniroute.store import tables as t
@@ -325,6 +325,33 @@ class UsageRepo:
                 out += [(base + int(b), int(n), int(p or 0), int(o or 0), float(cost or 0.0))
                         for b, n, p, o, cost in (await conn.execute(query)).all() if n]
                 first, base = last, base + HISTORY_CHUNK
+        return out
+
+    async def summary(self, *, since: float | None = None, until: float | None = None, top: int = 20) -> dict:
+        """Totals of a time range (requests, errors, cost, tokens, cache hits) and the same per provider,
+        model and API key (the ``top`` largest by requests each), for the dashboard's counters and charts."""
+        c = t.usage.c
+        where = self._where(since=since, until=until)
+        errors = func.sum(case((c.status >= 400, 1), else_=0))
+        hits = func.sum(case((c.cache == "HIT", 1), else_=0))
+        looked = func.sum(case((c.cache.in_(("HIT", "MISS")), 1), else_=0))
+        sums = (func.count(), errors, func.sum(c.cost), func.sum(c.prompt_tokens), func.sum(c.completion_tokens),
+                hits, looked)
+
+        def figures(row) -> dict:
+            n, err, cost, prompt, completion, hit, seen = row
+            return {"requests": int(n or 0), "errors": int(err or 0), "cost": float(cost or 0.0),
+                    "promptTokens": int(prompt or 0), "completionTokens": int(completion or 0),
+                    "cacheHits": int(hit or 0), "cacheLookups": int(seen or 0),
+                    "cacheHitRate": (int(hit or 0) / int(seen)) if seen else 0.0}
+
+        async with self.engine.connect() as conn:
+            total = figures((await conn.execute(select(*sums).where(*where))).one())
+            out = dict(total)
+            for name, column in (("byProvider", c.provider), ("byModel", c.model), ("byKey", c.api_key_id)):
+                query = (select(column, *sums).where(*where).group_by(column)
+                         .order_by(func.count().desc()).limit(top))
+                out[name] = [{"name": row[0], **figures(row[1:])} for row in await conn.execute(query)]
         return out
 
     async def connection_usage(self, connection_id: str, *, since: float | None = None,

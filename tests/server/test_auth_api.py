@@ -73,7 +73,7 @@ def test_right_password_sets_a_safe_session_cookie(gateway):
     with httpx.Client(base_url=gateway.url) as client:
         resp = client.post("/api/auth/login", json={"password": PASSWORD})
         assert resp.status_code == 200, resp.text
-        assert resp.json() == {"ok": True}
+        assert resp.json()["ok"] is True and len(resp.json()["csrfToken"]) >= 24
         cookie = auth_cookie(resp)
         attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
         assert "httponly" in attributes
@@ -115,7 +115,8 @@ def test_status_before_and_after_login(gateway, connection):
     client = gateway.admin()
     try:
         status = client.get("/api/auth/status").json()
-        assert status == {"authenticated": True, "requireLogin": True, "needsSetup": False}
+        assert status == {"authenticated": True, "requireLogin": True, "needsSetup": False,
+                          "csrfToken": client.headers["X-CSRF-Token"]}
     finally:
         client.close()
 
@@ -267,3 +268,52 @@ def test_session_cookie_is_renewed_when_under_seven_days_left(gateway):
     fresh = signer.issue()
     resp = httpx.get(gateway.url + "/api/providers", cookies={"auth_token": fresh})
     assert resp.status_code == 200 and "auth_token" not in resp.cookies, "a fresh session is left alone"
+
+
+# ---- CSRF: writes made with the cookie echo the session's token; cross-site origins are refused ------
+
+
+def test_cookie_writes_need_the_csrf_token(gateway):
+    with httpx.Client(base_url=gateway.url) as client:
+        token = client.post("/api/auth/login", json={"password": PASSWORD}).json()["csrfToken"]
+        body = {"requireLogin": True}
+        missing = client.put("/api/settings/require-login", json=body)
+        assert missing.status_code == 403 and "X-CSRF-Token" in missing.json()["error"]
+        wrong = client.put("/api/settings/require-login", json=body, headers={"X-CSRF-Token": "x" * 32})
+        assert wrong.status_code == 403
+        assert client.get("/api/settings/require-login").status_code == 200, "reads need no token"
+        ok = client.put("/api/settings/require-login", json=body, headers={"X-CSRF-Token": token})
+        assert ok.status_code == 200
+        assert client.get("/api/auth/status").json()["csrfToken"] == token
+        cross = client.put("/api/settings/require-login", json=body,
+                           headers={"X-CSRF-Token": token, "Origin": "https://evil.example"})
+        assert cross.status_code == 403 and "cross-site" in cross.json()["error"]
+        same = client.put("/api/settings/require-login", json=body,
+                          headers={"X-CSRF-Token": token, "Origin": gateway.url})
+        assert same.status_code == 200
+        # A new login is a new token: the old one no longer works with the new cookie.
+        second = client.post("/api/auth/login", json={"password": PASSWORD}).json()["csrfToken"]
+        assert second != token
+        assert client.put("/api/settings/require-login", json=body, headers={"X-CSRF-Token": token}).status_code == 403
+
+
+def test_bearer_keys_need_no_csrf_token_but_cross_site_origins_are_refused(gateway, admin):
+    key = admin.post("/api/keys", json={"name": "csrf-manage", "scopes": ["manage"]}).json()
+    headers = {"Authorization": f"Bearer {key['key']}"}
+    assert httpx.put(gateway.url + "/api/settings/require-login", json={"requireLogin": True},
+                     headers=headers).status_code == 200
+    refused = httpx.put(gateway.url + "/api/settings/require-login", json={"requireLogin": True},
+                        headers={**headers, "Origin": "null"})
+    assert refused.status_code == 403
+    admin.delete(f"/api/keys/{key['id']}")
+
+
+def test_loopback_without_login_refuses_cross_site_writes(make_gateway):
+    gw = make_gateway()
+    with closing(gw.admin()) as admin:
+        assert admin.put("/api/settings/require-login", json={"requireLogin": False}).status_code == 200
+    # No cookie, no key: a page of another site cannot make the browser change anything here.
+    evil = httpx.post(gw.url + "/api/keys", json={"name": "planted"}, headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403
+    local = httpx.post(gw.url + "/api/keys", json={"name": "local-tool"})
+    assert local.status_code == 201, "a local tool with no Origin still works without login"

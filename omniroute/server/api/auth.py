@@ -55,8 +55,9 @@ async def login(request: Request):
     await s.login_guard.succeeded(ip)
     request.state.actor = "admin"  # authenticated from here on: the entry names who logged in
     await audit(request, "login")
-    resp = json_response({"ok": True})
-    set_session_cookie(resp, s.signer.issue())
+    token = s.signer.issue()
+    resp = json_response({"ok": True, "csrfToken": s.signer.verify(token)["csrf"]})
+    set_session_cookie(resp, token)
     return resp
 
 
@@ -70,8 +71,10 @@ async def status(request: Request):
     s = request.app.state.services
     actor = await who_is_admin(request)
     has_connections = bool(s.pool.providers()) or bool(await s.connections.list())
-    return json_response({"authenticated": actor is not None, "requireLogin": s.require_login,
-                          "needsSetup": not has_connections})
+    body = {"authenticated": actor is not None, "requireLogin": s.require_login, "needsSetup": not has_connections}
+    if getattr(request.state, "via_cookie", False):
+        body["csrfToken"] = request.state.csrf
+    return json_response(body)
 
 
 @admin

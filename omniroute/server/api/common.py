@@ -100,6 +100,8 @@ async def who_is_admin(request: Request) -> str | None:
     services = request.app.state.services
     claims = services.signer.verify(request.cookies.get(COOKIE))
     if claims is not None:
+        request.state.via_cookie = True
+        request.state.csrf = claims.get("csrf")
         request.state.renew_session = claims.get("exp", 0) - time.time() < RENEW_BELOW_S
         return str(claims.get("sub", "admin"))
     auth = request.headers.get("authorization", "")
@@ -113,6 +115,36 @@ async def who_is_admin(request: Request) -> str | None:
     return None
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_refusal(request: Request) -> str | None:
+    """Why a state-changing request must be refused as cross-site, or None.
+
+    A browser names the page that made a request in ``Origin``: one from another site is refused
+    whatever its credentials (this covers loopback without login, where no cookie is involved). A request
+    authenticated by the session cookie must also echo the session's CSRF token in ``X-CSRF-Token``
+    (the dashboard puts it in every page; API clients get it from the login answer). Requests with a
+    Bearer key carry no ambient credential and need neither.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None:
+        from urllib.parse import urlsplit
+
+        host = request.headers.get("host", "")
+        if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
+            return f"cross-site request refused: Origin {origin} is not this gateway ({host})"
+    if getattr(request.state, "via_cookie", False):
+        import hmac
+
+        expected = getattr(request.state, "csrf", None)
+        sent = request.headers.get("x-csrf-token", "")
+        if not expected or not hmac.compare_digest(sent.encode(), str(expected).encode()):
+            return ("missing or wrong CSRF token: a request made with the session cookie must send the "
+                    "X-CSRF-Token header (the login answer's csrfToken; reload the dashboard page if it is open)")
+    return None
+
+
 def admin(handler):
     """Protect a management route: session cookie, a 'manage' key, or loopback without login."""
 
@@ -121,6 +153,10 @@ def admin(handler):
         actor = await who_is_admin(request)
         if actor is None:
             return error_response(401, "authentication required: log in or send a key with the 'manage' scope")
+        if request.method not in SAFE_METHODS:
+            refused = csrf_refusal(request)
+            if refused:
+                return error_response(403, refused)
         request.state.actor = actor
         try:
             response = await handler(request)
@@ -129,7 +165,8 @@ def admin(handler):
         except OmniRouteError as err:
             response = error_response(err.status, err.message)
         if getattr(request.state, "renew_session", False):
-            set_session_cookie(response, request.app.state.services.signer.issue(actor))
+            set_session_cookie(response, request.app.state.services.signer.issue(
+                actor, csrf=getattr(request.state, "csrf", None)))
         return response
 
     return guarded

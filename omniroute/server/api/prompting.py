@@ -12,14 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omniroute.dialects.shaping import (
-    MAX_BUDGET,
-    MAX_PROMPT_CHARS,
-    SYSTEM_KEY,
-    THINKING_KEY,
-    SystemPrompt,
-    ThinkingBudget,
-)
+from omniroute.dialects.shaping import MAX_BUDGET, MAX_PROMPT_CHARS, SYSTEM_KEY, THINKING_KEY
+from omniroute.dialects.shaping_models import SystemPrompt, ThinkingBudget
 from omniroute.server.api.common import ApiError, admin, audit, json_response, read_model, validation_message
 
 
@@ -36,7 +30,7 @@ class _SystemFields(BaseModel):
     position: Literal["prefix", "suffix"] | None = None
 
 
-async def _merged(request: Request, fields: type[BaseModel], current: BaseModel, whole: type[BaseModel]):
+async def _merged(request: Request, fields: type[BaseModel], current, whole: type[BaseModel]):
     """The current setting with the body's fields over it, checked as a whole (400 naming the field)."""
     patch = await read_model(request, fields)
     try:

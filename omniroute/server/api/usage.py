@@ -20,7 +20,7 @@ CONNECTION_LOGS = 50  # rows listed by /api/usage/{connectionId}
 CONNECTION_DAYS = 30  # its default window
 # Paths under /api/usage/ that are routes of their own (another method, or another module's), never a
 # connection id: a wrong method on them is a 405, not "connection not found".
-RESERVED = frozenset({"logs", "history", "request-logs", "purge", "budget"})
+RESERVED = frozenset({"logs", "history", "request-logs", "purge", "budget", "summary"})
 
 
 
@@ -121,6 +121,20 @@ async def request_log(request: Request):
 
 
 @admin
+async def summary(request: Request):
+    """GET ?since=&until= (epoch seconds; default the last 24 hours) → totals of the range (requests, errors,
+    cost, tokens, cache hits and hit rate) and the same per provider, model and API key (top 20 each)."""
+    s = request.app.state.services
+    since = time_param(request, "since")
+    until = time_param(request, "until")
+    if since is None:
+        since = time.time() - DAY_S
+    if until is not None and until < since:
+        raise ApiError(400, "query parameter 'until' must not be before 'since'")
+    return json_response({"since": since, "until": until, **await s.usage.summary(since=since, until=until)})
+
+
+@admin
 async def purge(request: Request):
     """POST: run the retention purge now → {"deleted": {"usage", "attempts", "requestLogs"}, "retentionDays"}."""
     s = request.app.state.services
@@ -154,5 +168,6 @@ routes = [
     Route("/api/usage/request-logs", request_logs, methods=["GET"]),
     Route("/api/usage/request-logs/{id}", request_log, methods=["GET"]),
     Route("/api/usage/purge", purge, methods=["POST"]),
+    Route("/api/usage/summary", summary, methods=["GET"]),
     Route("/api/usage/{connectionId}", connection_usage, methods=["GET"]),  # last: a catch-all
 ]

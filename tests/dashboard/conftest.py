@@ -1,0 +1,131 @@
+"""Browser tests of the dashboard: Debian's Chromium driven by Playwright against a real gateway and the
+fake upstream. Each test gets a fresh browser context, logged in; any console error or uncaught page
+error fails the test. Screenshots go to test-artifacts/screenshots/ (see the README)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import PASSWORD, ROOT, Gateway
+
+CHROMIUM = os.environ.get("OMNIROUTE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[dev]')"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests need a browser under CI: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                  args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+    yield chromium
+    chromium.close()
+    pw.stop()
+
+
+@pytest.fixture(scope="session")
+def dash(tmp_path_factory, fake_upstream):
+    """One gateway for the dashboard tests, with an account on the fake OpenAI upstream."""
+    gw = Gateway(tmp_path_factory.mktemp("dash")).start()
+    admin = gw.admin()
+    resp = admin.post("/api/providers", json={"provider": "openai", "name": "fake-openai", "apiKey": "sk-fake-upstream-1",
+                                              "baseUrl": fake_upstream.base_url})
+    assert resp.status_code == 201, resp.text
+    gw.admin_client = admin
+    yield gw
+    admin.close()
+    gw.stop()
+
+
+class Console:
+    """Console errors and uncaught exceptions of a page; ``allow`` names expected ones by substring."""
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        self.allowed: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+
+    def allow(self, fragment: str) -> None:
+        self.allowed.append(fragment)
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(a in e for a in self.allowed)]
+
+
+def _context(browser, dash, viewport, login: bool):
+    context = browser.new_context(base_url=dash.url, viewport=viewport)
+    context.set_default_timeout(10_000)
+    if login:
+        resp = context.request.post("/api/auth/login", data={"password": PASSWORD})
+        assert resp.ok, resp.text()
+    return context
+
+
+@pytest.fixture
+def page(browser, dash):
+    """A logged-in page at laptop size; fails the test on any unexpected console error."""
+    context = _context(browser, dash, {"width": 1366, "height": 860}, login=True)
+    pg = context.new_page()
+    pg.console = Console(pg)
+    yield pg
+    errors = pg.console.unexpected()
+    context.close()
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def anon_page(browser, dash):
+    context = _context(browser, dash, {"width": 1366, "height": 860}, login=False)
+    pg = context.new_page()
+    pg.console = Console(pg)
+    yield pg
+    errors = pg.console.unexpected()
+    context.close()
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def phone_page(browser, dash):
+    context = _context(browser, dash, {"width": 390, "height": 844}, login=True)
+    pg = context.new_page()
+    pg.console = Console(pg)
+    yield pg
+    errors = pg.console.unexpected()
+    context.close()
+    assert not errors, "\n".join(errors)
+
+
+def shot(page, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def open_page(page, slug: str = ""):
+    """Go to a dashboard page and wait until its module has rendered (main.js marks <body data-ready>)."""
+    page.goto(f"/dashboard/{slug}" if slug else "/dashboard")
+    page.wait_for_selector("body[data-ready='true']")
+    return page
