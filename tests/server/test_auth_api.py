@@ -317,3 +317,18 @@ def test_loopback_without_login_refuses_cross_site_writes(make_gateway):
     assert evil.status_code == 403
     local = httpx.post(gw.url + "/api/keys", json={"name": "local-tool"})
     assert local.status_code == 201, "a local tool with no Origin still works without login"
+
+
+def test_password_change(make_gateway):
+    gw = make_gateway()
+    with closing(gw.admin()) as admin:
+        wrong = admin.put("/api/auth/password", json={"currentPassword": "nope-nope", "newPassword": "new-password-1"})
+        assert wrong.status_code == 400 and "currentPassword" in wrong.json()["error"]
+        short = admin.put("/api/auth/password", json={"currentPassword": PASSWORD, "newPassword": "short"})
+        assert short.status_code == 400 and "newPassword" in short.json()["error"]
+        ok = admin.put("/api/auth/password", json={"currentPassword": PASSWORD, "newPassword": "new-password-1"})
+        assert ok.status_code == 200
+    assert httpx.post(gw.url + "/api/auth/login", json={"password": PASSWORD}).status_code == 401
+    assert httpx.post(gw.url + "/api/auth/login", json={"password": "new-password-1"}).status_code == 200
+    assert httpx.put(gw.url + "/api/auth/password", json={"currentPassword": "new-password-1",
+                                                          "newPassword": "x" * 10}).status_code == 401

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import math
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.routing import Route
 
-from omniroute.auth.passwords import verify_password
+from omniroute.auth.passwords import hash_password, verify_password
 from omniroute.auth.sessions import COOKIE
 from omniroute.server.api.common import (
     admin,
@@ -27,6 +27,12 @@ from omniroute.server.api.common import (
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     password: str
+
+
+class PasswordBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    currentPassword: str = Field(min_length=1, max_length=1000)
+    newPassword: str = Field(min_length=8, max_length=1000)
 
 
 class RequireLoginBody(BaseModel):
@@ -88,6 +94,28 @@ async def require_login(request: Request):
     return json_response({"requireLogin": s.require_login})
 
 
+@admin
+async def change_password(request: Request):
+    """PUT {"currentPassword", "newPassword"}: the current one must match (a wrong one counts toward the
+    address's lock-out like a failed login)."""
+    s = request.app.state.services
+    ip = client_ip(request)
+    locked = await s.login_guard.locked_for(ip)
+    if locked:
+        return error_response(429, f"too many wrong passwords; try again in {math.ceil(locked)} s")
+    body = await read_model(request, PasswordBody)
+    stored = await s.password_hash()
+    if stored is None or not await asyncio.to_thread(verify_password, body.currentPassword, stored):
+        await s.login_guard.failed(ip)
+        await audit(request, "password.change", status="failed")
+        return error_response(400, "'currentPassword' is wrong")
+    if body.newPassword == body.currentPassword:
+        return error_response(400, "'newPassword' must differ from the current password")
+    await s.settings_repo.set("passwordHash", await asyncio.to_thread(hash_password, body.newPassword))
+    await audit(request, "password.change")
+    return json_response({"ok": True})
+
+
 async def init(request: Request):
     s = request.app.state.services
     initialized = await s.password_hash() is not None
@@ -100,5 +128,6 @@ routes = [
     Route("/api/auth/logout", logout, methods=["POST"]),
     Route("/api/auth/status", status, methods=["GET"]),
     Route("/api/settings/require-login", require_login, methods=["GET", "PUT"]),
+    Route("/api/auth/password", change_password, methods=["PUT"]),
     Route("/api/init", init, methods=["GET"]),
 ]
