@@ -26,8 +26,10 @@ def _browser_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module. Playwright's sync API keeps an event loop running in this thread
+    while it is started, which would break every later test that runs asyncio: so it stops with the module."""
     missing = _browser_missing()
     if missing:
         if os.environ.get("CI") == "true":

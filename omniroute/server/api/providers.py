@@ -252,8 +252,34 @@ async def validate(request: Request):
     return json_response({"valid": True})
 
 
+@admin
+async def catalog(request: Request):
+    """Every provider one can add an account for: its group (``oauth``, ``apikey``, ``local``, ``custom``),
+    how it signs in and whether a key is needed. Read-only; models are in /api/models/catalog."""
+    s = request.app.state.services
+    sign_in = {p.id: p for p in s.oauth_providers}
+    counts: dict[str, int] = {}
+    for row in await s.connections.list():
+        counts[row["provider"]] = counts.get(row["provider"], 0) + 1
+    out = []
+    for spec in s.registry:
+        custom = s.registry.is_custom(spec.id)
+        group = "custom" if custom else "oauth" if spec.auth == "oauth" else "local" if spec.local else "apikey"
+        entry = {"id": spec.id, "name": spec.name, "prefix": spec.prefix, "aliases": list(spec.aliases),
+                 "group": group, "auth": spec.auth, "local": spec.local, "custom": custom,
+                 "baseUrl": spec.base_url, "urlFields": list(spec.url_fields),
+                 "keyRequired": group == "apikey" and spec.auth != "none",
+                 "capabilities": sorted(spec.capabilities), "connections": counts.get(spec.id, 0)}
+        provider = sign_in.get(spec.id)
+        if provider is not None:
+            entry["signIn"] = {"flow": provider.flow, "device": provider.uses_device}
+        out.append(entry)
+    return json_response({"providers": out})
+
+
 routes = [
     Route("/api/providers", list_or_create, methods=["GET", "POST"]),
+    Route("/api/providers/catalog", catalog, methods=["GET"]),
     Route("/api/providers/validate", validate, methods=["POST"]),
     Route("/api/providers/{id}", one, methods=["GET", "PUT", "DELETE"]),
     Route("/api/providers/{id}/test", test, methods=["POST"]),
