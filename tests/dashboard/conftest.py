@@ -4,6 +4,7 @@ error fails the test. Screenshots go to test-artifacts/screenshots/ (see the REA
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -75,47 +76,46 @@ class Console:
         return [e for e in self.errors if not any(a in e for a in self.allowed)]
 
 
-def _context(browser, dash, viewport, login: bool):
-    context = browser.new_context(base_url=dash.url, viewport=viewport)
+LAPTOP = {"width": 1366, "height": 860}
+PHONE = {"width": 390, "height": 844}
+
+
+@contextlib.contextmanager
+def checked_page(browser, gateway, viewport=LAPTOP, login: bool = True):
+    """A page of a fresh browser context on ``gateway`` (logged in unless ``login`` is false); any
+    unexpected console error or uncaught page error fails the test when the block ends."""
+    context = browser.new_context(base_url=gateway.url, viewport=viewport)
     context.set_default_timeout(10_000)
     if login:
         resp = context.request.post("/api/auth/login", data={"password": PASSWORD})
         assert resp.ok, resp.text()
-    return context
+    pg = context.new_page()
+    pg.console = Console(pg)
+    try:
+        yield pg
+    finally:
+        errors = pg.console.unexpected()
+        context.close()
+    assert not errors, "\n".join(errors)
 
 
 @pytest.fixture
 def page(browser, dash):
     """A logged-in page at laptop size; fails the test on any unexpected console error."""
-    context = _context(browser, dash, {"width": 1366, "height": 860}, login=True)
-    pg = context.new_page()
-    pg.console = Console(pg)
-    yield pg
-    errors = pg.console.unexpected()
-    context.close()
-    assert not errors, "\n".join(errors)
+    with checked_page(browser, dash) as pg:
+        yield pg
 
 
 @pytest.fixture
 def anon_page(browser, dash):
-    context = _context(browser, dash, {"width": 1366, "height": 860}, login=False)
-    pg = context.new_page()
-    pg.console = Console(pg)
-    yield pg
-    errors = pg.console.unexpected()
-    context.close()
-    assert not errors, "\n".join(errors)
+    with checked_page(browser, dash, login=False) as pg:
+        yield pg
 
 
 @pytest.fixture
 def phone_page(browser, dash):
-    context = _context(browser, dash, {"width": 390, "height": 844}, login=True)
-    pg = context.new_page()
-    pg.console = Console(pg)
-    yield pg
-    errors = pg.console.unexpected()
-    context.close()
-    assert not errors, "\n".join(errors)
+    with checked_page(browser, dash, PHONE) as pg:
+        yield pg
 
 
 def shot(page, name: str) -> Path:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.dashboard.conftest import Console, _context, open_page, shot
+from tests.dashboard.conftest import checked_page, open_page, shot
 
 
 def _row(page, name: str):
@@ -256,13 +256,8 @@ def oauth_gw(oauth_server, tmp_path_factory):
 
 @pytest.fixture
 def oauth_page(browser, oauth_gw):
-    context = _context(browser, oauth_gw, {"width": 1366, "height": 860}, login=True)
-    pg = context.new_page()
-    pg.console = Console(pg)
-    yield pg
-    errors = pg.console.unexpected()
-    context.close()
-    assert not errors, "\n".join(errors)
+    with checked_page(browser, oauth_gw) as pg:
+        yield pg
 
 
 def test_device_code_sign_in(oauth_page, oauth_gw, oauth_server):
