@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.dashboard.conftest import Console, shot
 from tests.fakes.proxies import HttpProxy
@@ -271,10 +272,12 @@ def test_thinking_budget_modes(page, dash):
         assert budget.is_visible()
         budget.fill("")
         f.get_by_role("button", name="Save").click()
+        # The answer re-fills the form: wait for it before changing the mode again.
+        expect(f.get_by_role("button", name="Save")).to_be_enabled()
         eventually(lambda: admin.get("/api/settings/thinking-budget").json() == {"mode": "adaptive",
                                                                                  "budgetTokens": None})
         f.get_by_label("Mode").select_option("off")
-        assert not budget.is_visible()
+        expect(budget).to_be_hidden()
     finally:
         assert admin.put("/api/settings/thinking-budget", json=THINKING_DEFAULT).status_code == 200
     assert admin.get("/api/settings/thinking-budget").json() == THINKING_DEFAULT
