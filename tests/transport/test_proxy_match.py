@@ -184,8 +184,8 @@ async def test_retired_sessions_close_once_idle(servers):
         assert not session.closed and router.open_sessions == 1
         assert b"[DONE]" in await resp.read()
         resp.release()
-        for _ in range(50):
-            if session.closed:
+        for _ in range(50):  # closed first, then counted out once its close has finished
+            if session.closed and router.open_sessions == 0:
                 break
             await asyncio.sleep(0.05)
         assert session.closed and router.open_sessions == 0
