@@ -37,7 +37,7 @@ def test_create_shown_once_use_edit_revoke(page, dash):
     dlg.get_by_role("button", name="Copy key").wait_for()
     shot(page, "key-created")
     dlg.get_by_role("button", name="I have copied it").click()
-    page.locator("dialog[open]").wait_for(state="detached")
+    page.locator("#new-key").wait_for(state="detached")
     assert raw not in page.content()
 
     hint = f"{raw[:12]}…{raw[-4:]}"

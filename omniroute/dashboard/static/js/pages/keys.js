@@ -162,15 +162,18 @@ function createCard({ catalog, catalogError, combos }, refresh) {
 function showOnce(raw, name, budgetError) {
   let secret = raw;
   const done = h("button", { type: "button", class: "btn btn-primary" }, "I have copied it");
+  const code = h("code", { class: "keyshow", id: "new-key", style: "display:block;margin:12px 0" }, secret);
+  // The close event fires after the current task, so the key is wiped and the dialog removed right here.
+  const forget = () => { secret = null; code.textContent = ""; dlg.remove(); };
   const dlg = dialog(`New key “${name}”`, [
     h("p", { class: "warn-box", role: "note" }, "Copy this key now. It is shown only this once: the gateway keeps ",
       "only a hash of it, and after you close this window it cannot be displayed again."),
-    h("code", { class: "keyshow", id: "new-key", style: "display:block;margin:12px 0" }, secret),
+    code,
     budgetError ? errorBox(`The key was created, but its budget was not set: ${budgetError}. Set it with Edit.`) : null,
     h("div", { class: "actions" }, copyButton(() => secret, "Copy key"), done),
   ]);
-  done.addEventListener("click", () => dlg.close());
-  dlg.addEventListener("close", () => { secret = null; });
+  done.addEventListener("click", () => { dlg.close(); forget(); });
+  dlg.addEventListener("close", forget);
 }
 
 // --- edit, budget, revoke ------------------------------------------------------------------------
