@@ -36,6 +36,12 @@ from omniroute.store.tables import metadata
 log = logging.getLogger("omniroute.backups")
 
 DEFAULTS = {"enabled": True, "intervalHours": 24, "keep": 10}
+PRE_WRITE_GAP_S = 3600.0  # backups before risky writes (a sync merge): at most one an hour
+# The operator's configuration, whose rows the shrink guard counts. Usage, logs and the cache are left
+# out: retention and purges shrink them by design.
+CONFIG_TABLES = ("connections", "provider_nodes", "provider_models", "model_aliases", "combos", "api_keys",
+                 "settings", "eval_suites")
+SHRINK_FLOOR = 4  # below this many configuration rows in the newest backup, halving is not suspicious
 CHECK_S = 300.0  # seconds between checks of the schedule (OMNIROUTE_BACKUP_CHECK_S)
 MAGIC = b"SQLite format 3\x00"
 TMP = ".tmp-"  # the prefix of files being written; never listed, swept when stale
@@ -107,6 +113,19 @@ def _copy_into_live(src: Path, live: str) -> None:
             target.close()
     finally:
         source.close()
+
+
+def _config_rows(path: Path) -> int:
+    """How many rows of the configuration tables a SQLite file holds (a missing table counts 0)."""
+    conn = sqlite3.connect(_ro_uri(path), uri=True)
+    try:
+        total = 0
+        for table in CONFIG_TABLES:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                total += conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        return total
+    finally:
+        conn.close()
 
 
 def _fsync(path: Path) -> None:
@@ -194,6 +213,7 @@ class BackupManager:
         self.check_s = float(os.environ.get("OMNIROUTE_BACKUP_CHECK_S") or CHECK_S)
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
+        self.last_skipped: dict | None = None  # the latest automatic backup the shrink guard refused
 
     # --- configuration and schedule --------------------------------------------------------------
     def configure(self, value: dict) -> None:
@@ -231,7 +251,22 @@ class BackupManager:
         newest = self.list()[:1]
         if newest and time.time() - newest[0]["createdAt"] < self.config["intervalHours"] * 3600:
             return None
-        return await self.create("scheduled")
+        return await self.create("scheduled", guarded=True)
+
+    async def before_risky_write(self, reason: str) -> dict | None:
+        """A backup before a write that replaces configuration (``reason`` like "pre-sync"), at most one
+        an hour and under the shrink guard. It never stops the write: no backup possible here (an
+        in-memory database) or a failure (a full disk) is logged and the write goes on."""
+        newest = self.list()[:1]
+        if newest and time.time() - newest[0]["createdAt"] < PRE_WRITE_GAP_S:
+            return None
+        try:
+            return await self.create(reason, guarded=True)
+        except BackupError as exc:
+            log.info("no %s backup: %s", reason, exc.message)
+        except Exception:
+            log.exception("the %s backup failed; the write goes on without it", reason)
+        return None
 
     # --- listing -----------------------------------------------------------------------------------
     @property
@@ -277,25 +312,48 @@ class BackupManager:
         return self.dir / f"{TMP}{kind}-{secrets.token_hex(6)}.sqlite"
 
     # --- backups -----------------------------------------------------------------------------------
-    async def create(self, reason: str = "manual") -> dict:
-        """Take a backup now; the oldest beyond ``keep`` are removed afterwards."""
+    async def create(self, reason: str = "manual", *, guarded: bool = False) -> dict | None:
+        """Take a backup now; the oldest beyond ``keep`` are removed afterwards.
+
+        ``guarded`` (automatic backups) applies the shrink guard: when the configuration (providers,
+        nodes, combos, aliases, keys, settings) holds less than half the rows of the newest backup's,
+        the database looks wiped, and rotating good backups out for it would lose them; the backup is
+        skipped (None, logged, kept in ``last_skipped``) until a manual one accepts the new state."""
         if not isinstance(reason, str) or not _REASON.match(reason):
             raise BackupError(400, f"invalid backup reason {str(reason)[:40]!r}: lower-case letters, digits, '-'")
         async with self._lock:
-            info = await self._create(reason)
-            self._prune()
+            info = await self._create(reason, guarded)
+            if info is not None:
+                self._prune()
         return info
 
-    async def _create(self, reason: str) -> dict:
+    async def _create(self, reason: str, guarded: bool = False) -> dict | None:
         backup_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{reason}-{secrets.token_hex(3)}"
         tmp = self._tmp("backup")
         try:
             await self._snapshot(tmp)
+            if guarded and (why := await asyncio.to_thread(self._shrunk, tmp)):
+                log.warning("%s backup skipped: %s", reason, why)
+                self.last_skipped = {"at": time.time(), "reason": reason, "why": why}
+                return None
             os.replace(tmp, self.dir / f"{backup_id}.sqlite")
         finally:
             _remove(tmp)
         log.info("database backup %s written", backup_id)
         return self._info(backup_id)
+
+    def _shrunk(self, snapshot: Path) -> str | None:
+        """Why ``snapshot`` must not rotate out the newest backup, or None when it may."""
+        newest = self.list()[:1]
+        if not newest:
+            return None
+        before = _config_rows(self.dir / f"{newest[0]['id']}.sqlite")
+        now = _config_rows(snapshot)
+        if before < SHRINK_FLOOR or now * 2 >= before:
+            return None
+        return (f"the configuration holds {now} rows against {before} in backup {newest[0]['id']}, less than "
+                "half: a database that looks wiped is not backed up over good ones (take a manual backup "
+                "to accept the new state)")
 
     async def _snapshot(self, dest: Path) -> None:
         """The whole database as a SQLite file at ``dest`` (a temporary name of the caller's)."""

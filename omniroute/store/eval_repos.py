@@ -15,11 +15,16 @@ _RUN_SUMMARY = (t.eval_runs.c.id, t.eval_runs.c.suite_id, t.eval_runs.c.target, 
                 t.eval_runs.c.score, t.eval_runs.c.latency_p50_ms, t.eval_runs.c.latency_max_ms)
 
 
-class EvalRepo:
-    """Suites (a name, a description and their cases as JSON) and runs (scores, latencies, results)."""
+KEEP_RUNS = 200  # finished runs kept per suite; older ones go when a new run starts
 
-    def __init__(self, engine: AsyncEngine):
+
+class EvalRepo:
+    """Suites (a name, a description and their cases as JSON) and runs (scores, latencies, results).
+    Each suite keeps its newest ``keep_runs`` runs; a run still going is never removed."""
+
+    def __init__(self, engine: AsyncEngine, keep_runs: int = KEEP_RUNS):
         self.engine = engine
+        self.keep_runs = max(1, int(keep_runs))
 
     # ---- suites ---------------------------------------------------------------------------
 
@@ -71,8 +76,14 @@ class EvalRepo:
         row = {"id": new_id(), "suite_id": suite_id, "target": target, "status": "running",
                "started_at": time.time(), "finished_at": None, "passed": 0, "total": total, "score": None,
                "latency_p50_ms": None, "latency_max_ms": None, "results_json": None}
+        runs = t.eval_runs
+        # The started_at of the oldest run to keep; older finished ones of this suite are removed.
+        oldest_kept = (select(runs.c.started_at).where(runs.c.suite_id == suite_id)
+                       .order_by(runs.c.started_at.desc()).limit(1).offset(self.keep_runs - 1).scalar_subquery())
         async with self.engine.begin() as conn:
-            await conn.execute(insert(t.eval_runs).values(**row))
+            await conn.execute(insert(runs).values(**row))
+            await conn.execute(delete(runs).where(runs.c.suite_id == suite_id, runs.c.status != "running",
+                                                  runs.c.started_at < oldest_kept))
         return _run(row)
 
     async def finish_run(self, run_id: str, *, status: str, passed: int, total: int, score: float | None,

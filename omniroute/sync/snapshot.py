@@ -100,8 +100,10 @@ def receive(services, transit: Transit, payload: dict) -> tuple[dict[str, list[d
 
 
 async def merge(services, transit: Transit, payload: dict) -> Counts:
-    """Merge an opened snapshot into this instance's tables, then make it live."""
+    """Merge an opened snapshot into this instance's tables (after a "pre-sync" backup), then make it live."""
     items, tombstones = receive(services, transit, payload)
+    if tombstones or any(items.values()):
+        await services.backups.before_risky_write("pre-sync")  # at most one an hour, never blocks the merge
     try:
         counts = await SyncRepo(services.engine).merge(items, tombstones)
     except IntegrityError:  # rolled back: nothing of it was written

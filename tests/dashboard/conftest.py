@@ -14,36 +14,56 @@ import pytest
 from tests.support import PASSWORD, ROOT, Gateway
 
 CHROMIUM = os.environ.get("OMNIROUTE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+FIREFOX = (os.environ.get("OMNIROUTE_FIREFOX") or shutil.which("firefox-esr") or shutil.which("firefox")
+           or "/usr/bin/firefox-esr")
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
-def _browser_missing() -> str | None:
+def _browser_missing(executable: str, package: str) -> str | None:
     try:
         import playwright  # noqa: F401
     except ImportError:
         return "the playwright package is not installed (pip install -e '.[dev]')"
-    if not Path(CHROMIUM).exists():
-        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if not Path(executable).exists():
+        return f"{package} is not installed at {executable} (apt-get install {package})"
     return None
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium for one test module. Playwright's sync API keeps an event loop running in this thread
-    while it is started, which would break every later test that runs asyncio: so it stops with the module."""
-    missing = _browser_missing()
+@contextlib.contextmanager
+def launched(kind: str):
+    """A running browser of ``kind`` ("chromium" or "firefox"). Playwright's sync API keeps an event loop
+    running in this thread while it is started, which would break every later test that runs asyncio: so
+    callers hold it for one module at most. Without the browser the test skips, and fails under CI."""
+    executable, package = (CHROMIUM, "chromium") if kind == "chromium" else (FIREFOX, "firefox-esr")
+    missing = _browser_missing(executable, package)
     if missing:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests need a browser under CI: {missing}")
+            pytest.fail(f"browser tests need {package} under CI: {missing}")
         pytest.skip(missing)
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                  args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-    yield chromium
-    chromium.close()
-    pw.stop()
+    try:
+        if kind == "chromium":
+            browser = pw.chromium.launch(executable_path=executable, headless=True,
+                                         args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        else:
+            # The distribution's own Firefox, driven over WebDriver BiDi (Playwright's patched build cannot be
+            # downloaded here).
+            browser = pw.firefox.launch(channel="moz-firefox", executable_path=executable, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for one test module (``test_firefox.py`` overrides this with Firefox)."""
+    with launched("chromium") as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="session")
@@ -119,9 +139,11 @@ def phone_page(browser, dash):
 
 
 def shot(page, name: str) -> Path:
-    """Save a full-page screenshot under test-artifacts/screenshots/."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    """Save a full-page screenshot under test-artifacts/screenshots/ (Firefox's under its firefox/ folder)."""
+    kind = page.context.browser.browser_type.name
+    folder = SCREENSHOTS if kind == "chromium" else SCREENSHOTS / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
 

@@ -327,3 +327,46 @@ def test_tabs_fit_a_phone(phone_page, dash):
         expect(panel.locator("section.card").first).to_be_visible()
         width = phone_page.evaluate("document.getElementById('settings-panel').scrollWidth")
         assert width <= 390, (tab, width)
+
+
+def test_a_skipped_automatic_backup_is_shown(browser, tmp_path):
+    """On a gateway of its own: the shrink guard refuses a scheduled backup, and the Backups tab says why."""
+    import sqlite3
+    import time
+    from contextlib import closing
+
+    from tests.server.test_backups import _age
+
+    gw = Gateway(tmp_path / "data", env={"OMNIROUTE_BACKUP_CHECK_S": "0.2"}).start()
+    admin = gw.admin()
+    context = browser.new_context(base_url=gw.url, viewport={"width": 1366, "height": 860})
+    try:
+        deadline = time.monotonic() + 10
+        while not _backup_ids(admin) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first = _backup_ids(admin)[0]
+        for n in range(6):
+            assert admin.post("/api/keys", json={"name": f"shown-{n}"}).status_code == 201
+        good = admin.put("/api/db-backups").json()["backup"]["id"]
+        with closing(sqlite3.connect(gw.data_dir / "storage.sqlite")) as db:
+            db.execute("DELETE FROM api_keys")
+            db.commit()
+        _age(gw, first, 3)
+        good = _age(gw, good, 2)
+        while admin.get("/api/db-backups").json()["lastSkipped"] is None and time.monotonic() < deadline + 10:
+            time.sleep(0.1)
+
+        context.set_default_timeout(10_000)
+        assert context.request.post("/api/auth/login", data={"password": PASSWORD}).ok
+        pg = context.new_page()
+        console = Console(pg)
+        open_page(pg, "settings#backups")
+        warning = pg.locator("#backup-skipped")
+        expect(warning).to_contain_text("scheduled backup")
+        expect(warning).to_contain_text("less than half")
+        expect(warning).to_contain_text(good)
+        assert not console.unexpected(), console.unexpected()
+    finally:
+        context.close()
+        admin.close()
+        gw.stop()

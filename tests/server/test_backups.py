@@ -237,6 +237,54 @@ def test_scheduled_backups_and_keeping_the_newest(make_gateway):
     assert sorted(p.stem for p in (gw.data_dir / "backups").glob("*.sqlite")) == sorted(made[1:])
 
 
+def _age(gw, backup_id: str, days: float) -> str:
+    """Move a backup back in time (its id carries its creation time), as if it were ``days`` old."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - days * 86400))
+    old_id = f"{stamp}{backup_id[16:]}"
+    folder = gw.data_dir / "backups"
+    (folder / f"{backup_id}.sqlite").rename(folder / f"{old_id}.sqlite")
+    return old_id
+
+
+def test_scheduled_backups_skip_a_database_that_looks_wiped(make_gateway):
+    gw = make_gateway({"OMNIROUTE_BACKUP_CHECK_S": "0.2"})
+    admin = gw.admin()
+    deadline = time.monotonic() + 10
+    while not _backups(admin) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [first] = _backups(admin)
+    assert first["reason"] == "scheduled"
+    for n in range(6):
+        _key(admin, f"guarded-{n}")
+    good = admin.put("/api/db-backups").json()["backup"]["id"]
+
+    # Something wipes the configuration behind the gateway's back; days later the next backup is due.
+    with closing(sqlite3.connect(gw.data_dir / "storage.sqlite")) as db:
+        db.execute("DELETE FROM api_keys")
+        db.commit()
+    oldest = _age(gw, first["id"], 3)
+    good = _age(gw, good, 2)
+    deadline = time.monotonic() + 10
+    while admin.get("/api/db-backups").json()["lastSkipped"] is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    answer = admin.get("/api/db-backups").json()
+    skipped = answer["lastSkipped"]
+    assert skipped and skipped["reason"] == "scheduled" and "less than half" in skipped["why"], answer
+    assert good in skipped["why"] and "1 rows against 7" in skipped["why"], skipped
+    assert [b["id"] for b in answer["backups"]] == [good, oldest], "no backup of the wiped state was added"
+    assert len(_rows(gw.data_dir / "backups" / f"{good}.sqlite",
+                     "SELECT id FROM api_keys WHERE name LIKE 'guarded-%'")) == 6
+
+    # A manual backup accepts the new state; from then on scheduled backups compare against it.
+    manual = _age(gw, admin.put("/api/db-backups").json()["backup"]["id"], 1)
+    deadline = time.monotonic() + 10
+    while len(_backups(admin)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    listed = _backups(admin)
+    assert [b["reason"] for b in listed] == ["scheduled", "manual", "manual", "scheduled"], listed
+    assert [b["id"] for b in listed[1:]] == [manual, good, oldest]
+
+
 def test_uploads_are_bounded_and_malformed_ones_refused(make_gateway):
     gw = make_gateway({"OMNIROUTE_IMPORT_MAX_BYTES": "100000"})
     admin = gw.admin()

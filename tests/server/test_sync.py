@@ -299,3 +299,24 @@ def test_secrets_are_sealed_in_transit(make_gateway, upstream):
         with pytest.raises(ValueError):
             Transit.open(token, snap.json())
         assert Transit.open(mine, snap.json())[1]["items"]["provider_nodes"][0]["id"] == node.json()["id"]
+
+
+def test_a_merge_is_preceded_by_a_pre_sync_backup_at_most_hourly(pair):
+    a, b, admin_a, admin_b, remote = pair
+    assert admin_a.post("/api/combos", json={"name": "backed-up", "models": ["openai/gpt-4o-mini"]}).status_code == 201
+    assert admin_b.get("/api/db-backups").json()["backups"] == []
+    ok_sync(admin_a, "push", remote)
+    taken = admin_b.get("/api/db-backups").json()["backups"]
+    assert [x["reason"] for x in taken] == ["pre-sync"], taken
+    # The backup holds B as it was before the merge: without the pushed combo.
+    with closing(sqlite3.connect(b.data_dir / "backups" / f"{taken[0]['id']}.sqlite")) as db:
+        assert db.execute("SELECT count(*) FROM combos WHERE name = 'backed-up'").fetchone()[0] == 0
+    assert combo_named(admin_b, "backed-up") is not None
+
+    assert admin_a.post("/api/combos", json={"name": "backed-up-2", "models": ["openai/gpt-4o"]}).status_code == 201
+    ok_sync(admin_a, "push")
+    assert [x["id"] for x in admin_b.get("/api/db-backups").json()["backups"]] == [taken[0]["id"]], \
+        "a second merge within the hour takes no second backup"
+    # A pull merges on A, which takes its own.
+    ok_sync(admin_a, "pull")
+    assert [x["reason"] for x in admin_a.get("/api/db-backups").json()["backups"]] == ["pre-sync"]

@@ -354,3 +354,27 @@ async def test_usage_batches_of_any_size_use_few_statement_shapes(engine, count)
     listed, total = await repo.list(limit=1000)
     assert total == count and sorted(r["promptTokens"] for r in listed) == list(range(count))
     assert all(n & (n - 1) == 0 and n <= 256 for _, n in repo._statements), sorted(repo._statements)
+
+
+async def test_eval_runs_keep_the_newest_finished_per_suite(engine):
+    from omniroute.store.eval_repos import EvalRepo
+
+    repo = EvalRepo(engine, keep_runs=3)
+    suite = await repo.create_suite(name="kept", description=None, cases=[{"prompt": "hi"}])
+    other = await repo.create_suite(name="other", description=None, cases=[{"prompt": "hi"}])
+    running = await repo.start_run(suite_id=suite["id"], target="openai/gpt-4o-mini", total=1)
+    elsewhere = await repo.start_run(suite_id=other["id"], target="openai/gpt-4o-mini", total=1)
+    await repo.finish_run(elsewhere["id"], status="done", passed=1, total=1, score=1.0, p50_ms=5, max_ms=5,
+                          results=[])
+    done = []
+    for _ in range(5):
+        await asyncio.sleep(0.002)
+        run = await repo.start_run(suite_id=suite["id"], target="openai/gpt-4o-mini", total=1)
+        await repo.finish_run(run["id"], status="done", passed=1, total=1, score=1.0, p50_ms=5, max_ms=5,
+                              results=[{"ok": True}])
+        done.append(run["id"])
+    listed = [r["id"] for r in await repo.list_runs(suite_id=suite["id"])]
+    # The three newest finished runs, and the one still going however old it is.
+    assert listed == [done[4], done[3], done[2], running["id"]]
+    assert await repo.get_run(done[0]) is None
+    assert [r["id"] for r in await repo.list_runs(suite_id=other["id"])] == [elsewhere["id"]]

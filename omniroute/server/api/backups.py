@@ -41,7 +41,7 @@ async def backups(request: Request):
     m = request.app.state.services.backups
     try:
         if request.method == "GET":
-            return json_response({"backups": m.list()})
+            return json_response({"backups": m.list(), "lastSkipped": m.last_skipped})
         if request.method == "PUT":
             info = await m.create("manual")
             await audit(request, "backup.create", info["id"])

@@ -95,7 +95,37 @@ async function openEditor(combo, combos, refresh) {
       value: combo?.config?.[key] ?? "", placeholder: "default" })]));
   const list = h("ol", { class: "targets", id: "combo-targets", "aria-label": "targets in order" });
   const status = h("p", { class: "offscreen", "aria-live": "polite" });
-  let dragFrom = null;
+
+  // Reordering by dragging uses pointer events, so a mouse in any browser and a finger on a phone (the
+  // grip does not scroll the page) both work; HTML5 drag and drop does neither on touch screens.
+  const startDrag = (e, from, row) => {
+    const onGrip = e.target.closest(".target-grip");
+    if (e.button !== 0 || e.target.closest("button, input, label, select, textarea")) return;
+    if (e.pointerType !== "mouse" && !onGrip) return;
+    e.preventDefault();
+    let to = from;
+    row.classList.add("dragging");
+    const over = (ev) => {
+      const rows = [...list.children];
+      let at = rows.findIndex((r) => ev.clientY < r.getBoundingClientRect().bottom);
+      if (at < 0) at = rows.length - 1;
+      if (at === to) return;
+      rows[to]?.classList.remove("drop-here");
+      to = at;
+      if (to !== from) rows[to].classList.add("drop-here");
+    };
+    const end = (ev) => {
+      window.removeEventListener("pointermove", over);
+      window.removeEventListener("pointerup", end);
+      window.removeEventListener("pointercancel", end);
+      row.classList.remove("dragging");
+      list.querySelector(".drop-here")?.classList.remove("drop-here");
+      if (ev.type === "pointerup") move(from, to);
+    };
+    window.addEventListener("pointermove", over);
+    window.addEventListener("pointerup", end);
+    window.addEventListener("pointercancel", end);
+  };
 
   const move = (from, to, focusDir) => {
     if (to < 0 || to >= targets.length || from === to) return;
@@ -114,7 +144,9 @@ async function openEditor(combo, combos, refresh) {
   const drawTargets = () => {
     const weighted = strategy.value === "weighted";
     clear(list, targets.length ? targets.map((t, i) => {
-      const row = h("li", { class: "target-row", draggable: "true", dataset: { index: i, model: t.model } },
+      const row = h("li", { class: "target-row", dataset: { index: i, model: t.model },
+        onpointerdown: (e) => startDrag(e, i, row) },
+        h("span", { class: "target-grip", "aria-hidden": "true", title: "drag to reorder" }, "⠿"),
         h("span", { class: "target-pos", "aria-hidden": "true" }, `${i + 1}.`),
         h("span", { class: "target-name mono" }, t.model),
         weighted ? h("label", { class: "check target-weight" }, "weight",
@@ -128,19 +160,6 @@ async function openEditor(combo, combos, refresh) {
             onclick: () => move(i, i + 1, "down") }, "↓"),
           h("button", { type: "button", class: "btn btn-small btn-danger", "aria-label": `Remove ${t.model}`,
             onclick: () => { targets.splice(i, 1); drawTargets(); status.textContent = `${t.model} removed`; } }, "✕")));
-      row.addEventListener("dragstart", (e) => {
-        dragFrom = i;
-        e.dataTransfer.effectAllowed = "move";
-        e.dataTransfer.setData("text/plain", t.model);
-        row.classList.add("dragging");
-      });
-      row.addEventListener("dragend", () => row.classList.remove("dragging"));
-      row.addEventListener("dragover", (e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; });
-      row.addEventListener("drop", (e) => {
-        e.preventDefault();
-        if (dragFrom !== null) move(dragFrom, i);
-        dragFrom = null;
-      });
       return row;
     }) : h("li", { class: "muted" }, "No targets yet: add models below."));
   };

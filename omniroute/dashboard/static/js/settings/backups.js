@@ -19,8 +19,11 @@ export async function render(container) {
 
   const loadList = async () => {
     try {
-      const { backups = [] } = await get("/api/db-backups");
-      clear(listBox, table([
+      const { backups = [], lastSkipped = null } = await get("/api/db-backups");
+      // The shrink guard refused an automatic backup: the database looks wiped next to the newest backup.
+      const skipped = lastSkipped ? h("p", { class: "warn-box", role: "alert", id: "backup-skipped" },
+        `The ${lastSkipped.reason} backup of ${when(lastSkipped.at)} was skipped: ${lastSkipped.why}.`) : null;
+      clear(listBox, skipped, table([
         { label: "Created", value: (b) => when(b.createdAt) },
         { label: "Reason", value: (b) => badge(b.reason, b.reason === "manual" ? "ok" : "") },
         { label: "Size", value: (b) => bytes(b.size), class: "num" },
