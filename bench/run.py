@@ -293,6 +293,49 @@ def run_row(load: LoadGen, row: Row, port: int, key: str | None, seconds: float,
         print(f"   c={conc}: {summary}", flush=True)
 
 
+def run_redis_rows(load: LoadGen, report: Report, children: list[Child], gateway: Child, data_dir: str,
+                   key: str, seconds: float, warmup: float) -> None:
+    """The same gateway restarted with its shared state in Redis (several instances as one): what the
+    network round trips to Redis add per request. Skipped when no Redis answers (BENCH_REDIS_URL,
+    default the local one)."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    where = urlsplit(url)
+    try:
+        socket.create_connection((where.hostname or "127.0.0.1", where.port or 6379), timeout=1).close()
+    except OSError:
+        print(f"no Redis at {url}: the Redis rows are skipped", flush=True)
+        return
+    gateway.close()
+    children.remove(gateway)
+    port = free_port()
+    env = {"INITIAL_PASSWORD": PASSWORD, "LOG_LEVEL": "warning", "REDIS_URL": url,
+           "REDIS_PREFIX": f"omniroute-bench-{os.getpid()}:"}
+    shared = Child("gateway-redis", gateway_command(port, data_dir), env)
+    children.append(shared)
+    wait_until_chat(shared, port, key)
+    for row, row_key in ((Row("gateway, state in Redis", True, False, reference=True, base="direct"), key),
+                         (Row("gateway stream, state in Redis", True, True, reference=True, base="direct stream"),
+                          key),
+                         (Row("gateway, state in Redis, key with a budget", True, False, reference=True,
+                              budgeted=True, base="direct"), BUDGET_KEY[0])):
+        report.rows.append(row)
+        run_row(load, row, port, row_key, seconds, warmup)
+    if shared.proc.poll() is not None:
+        report.gateway_error = f"the gateway on Redis died during the run:\n{shared.log_tail()}"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        stale = list(client.scan_iter(match=env["REDIS_PREFIX"] + "*"))
+        if stale:
+            client.delete(*stale)
+        client.close()
+    except Exception as exc:  # noqa: BLE001 - leftovers expire or stay harmlessly under their prefix
+        print(f"Redis keys of the run were not removed: {exc}", flush=True)
+
+
 def main() -> int:
     """Run the whole benchmark; return the process exit code."""
     seconds = float(os.environ.get("BENCH_SECONDS", "8"))
@@ -396,6 +439,7 @@ def main() -> int:
             report.rss_mb["idle after the cache-hit row (~10k req/s)"] = rss_mb(gateway.proc.pid)
             if gateway.proc.poll() is not None:
                 report.gateway_error = f"gateway died during the run:\n{gateway.log_tail()}"
+            run_redis_rows(load, report, children, gateway, data_dir, key, seconds, warmup)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

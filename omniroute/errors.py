@@ -15,6 +15,7 @@ status, its OpenAI-style ``type``/``code``, and what routing should do next::
     ├── NoAccountAvailable           503  no active connection can serve the model
     │   ├── CircuitOpen              503  the provider's breaker is open (fail fast)
     │   └── ModelUnavailable         503  the model is locked out on every account
+    ├── StateUnavailable             503  the shared state (Redis) cannot be reached
     └── UpstreamError                the upstream's answer; keeps its status
         ├── UpstreamAuthError        401/402/403   -> next account at once
         ├── UpstreamNotFound         404           -> next account
@@ -109,6 +110,13 @@ class CircuitOpen(NoAccountAvailable):
 
 class ModelUnavailable(NoAccountAvailable):
     code = "model_unavailable"
+
+
+class StateUnavailable(OmniRouteError):
+    status = 503
+    type = "service_unavailable"
+    code = "state_unavailable"
+    retry_after = "1"
 
 
 class UpstreamError(OmniRouteError):

@@ -55,6 +55,8 @@ class Settings:
     port: int = 20128
     data_dir: Path = field(default_factory=lambda: Path.home() / ".omniroute")
     database_url: str = ""
+    redis_url: str = ""  # set: counters, breakers, budgets, sessions and locks shared with other instances
+    redis_prefix: str = "omniroute:"
     require_api_key: bool = False
     initial_password: str | None = None
     jwt_secret: str = ""
@@ -87,6 +89,8 @@ class Settings:
             port=_int(env, "PORT", 20128),
             data_dir=data_dir,
             database_url=normalize_database_url(db_url),
+            redis_url=env.get("REDIS_URL") or "",
+            redis_prefix=env.get("REDIS_PREFIX") or "omniroute:",
             require_api_key=_bool(env.get("REQUIRE_API_KEY")),
             initial_password=env.get("INITIAL_PASSWORD") or None,
             jwt_secret=env.get("JWT_SECRET") or _kept_secret(data_dir, "jwt_secret"),

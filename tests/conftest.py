@@ -12,6 +12,7 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support import Gateway, require_service
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +114,10 @@ def pg_url():
     user = os.environ.get("PGUSER", "postgres")
     yield f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{name}"
     _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url():
+    """The local Redis (database 0); tests keep to key prefixes of their own."""
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"

@@ -114,18 +114,23 @@ class ResponseCache:
                 log.warning("response cache: the table writer is behind; an entry stays in memory only")
         return True
 
-    async def clear(self, model: str | None = None) -> int:
-        """Drop every entry (of one model); returns how many memory entries went."""
+    def forget(self, model: str | None = None) -> int:
+        """Drop the memory tier's entries (of one model); how many went. The table keeps its rows."""
         keys = [k for k, e in self._memory.items() if model is None or e.model == model]
         for key in keys:
             self._drop(key)
+        return len(keys)
+
+    async def clear(self, model: str | None = None) -> int:
+        """Drop every entry (of one model); returns how many memory entries went."""
+        dropped = self.forget(model)
         if self._engine is not None:
             statement = delete(t.response_cache)
             if model is not None:
                 statement = statement.where(t.response_cache.c.model == model)
             async with self._engine.begin() as conn:
                 await conn.execute(statement)
-        return len(keys)
+        return dropped
 
     async def stats(self) -> dict:
         db_size = 0

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.routing import Match
 
 from omniroute.dashboard import routes as dashboard
+from omniroute.errors import StateUnavailable
 from omniroute.server.api import (
     audit,
     auth,
@@ -64,6 +65,8 @@ async def _http_error(request: Request, exc: HTTPException):
 
 
 async def _crash(request: Request, exc: Exception):
+    if isinstance(exc, StateUnavailable):  # Redis is down: the operator's answer names it, no 500
+        return error_response(exc.status, exc.message)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal error")
 
@@ -94,12 +97,14 @@ class AuditWrites:
         if matched is None:
             return await self.app(scope, receive, send)
         recorded = False
+        status = 500
 
         async def send_recorded(message):
-            nonlocal recorded
+            nonlocal recorded, status
             if message["type"] == "http.response.start" and not recorded:
                 recorded = True
-                await self._record(scope, *matched, message["status"])
+                status = message["status"]
+                await self._record(scope, *matched, status)
             await send(message)
 
         try:
@@ -109,6 +114,8 @@ class AuditWrites:
                 recorded = True
                 await self._record(scope, *matched, 500)
             raise
+        if 200 <= status < 400:  # a write that took effect: other instances re-read the configuration
+            self.services.peers.changed()
 
     def _match(self, scope) -> tuple[str, dict] | None:
         """The template and path parameters of the route that takes this request, as the router finds it."""

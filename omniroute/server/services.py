@@ -31,6 +31,7 @@ from omniroute.routing.sessions import SessionTracker
 from omniroute.server.idle import IdleTrimmer
 from omniroute.server.ipfilter import IpFilter
 from omniroute.server.limits import RateLimits
+from omniroute.server.peers import Peers
 from omniroute.settings import Settings
 from omniroute.state import MemoryState, SharedState
 from omniroute.store.backups import BackupManager
@@ -63,6 +64,15 @@ USAGE_DEFAULTS = {"retentionDays": 90, "detailedLogging": False, "detailMaxBytes
 GC_THRESHOLDS = (20_000, 20, 100)
 
 
+def shared_state(settings: Settings) -> SharedState:
+    """Redis when ``REDIS_URL`` is set (several instances as one), otherwise in-process."""
+    if settings.redis_url:
+        from omniroute.state.redis import RedisState
+
+        return RedisState(settings.redis_url, prefix=settings.redis_prefix)
+    return MemoryState()
+
+
 class Services:
     """Owns the engine, repositories, state, registries, upstream session and usage recorder."""
 
@@ -80,7 +90,7 @@ class Services:
         self.keys = KeysRepo(self.engine)
         self.usage = UsageRepo(self.engine)
         self.audit = AuditRepo(self.engine)
-        self.state = state or MemoryState()
+        self.state = state or shared_state(settings)
         self.secrets = SecretBox(settings.storage_encryption_key)
         self.signer = SessionSigner(settings.jwt_secret)
         self.login_guard = LoginGuard(self.state)
@@ -112,6 +122,7 @@ class Services:
         self.budgets.on_warning = self._budget_warning
         self.retention = Retention(self)
         self.backups = BackupManager(settings, self.engine, on_replaced=self.reload_state)
+        self.peers = Peers(self)  # other instances on the same Redis: configuration change events
         self.ip_filter = IpFilter()  # the "ipFilter" setting, checked by the app before any other work
         self.metrics_public = False  # the "metrics" setting: /metrics without a login from any address
         self.shaping = Shaping()  # the "systemPrompt" and "thinkingBudget" settings (chat requests)
@@ -148,6 +159,8 @@ class Services:
 
     async def start(self) -> None:
         """Migrate, load configuration into memory, open the upstream session."""
+        if self.state.shared:
+            await self.state.ping()  # a gateway that cannot share its state must not serve alone
         await migrate(self.engine)
         # A slow hash on first run need not hold up serving clients; login waits for it.
         self._password_task = asyncio.create_task(self._ensure_password())
@@ -170,6 +183,7 @@ class Services:
         self.trimmer.start()
         self.retention.start()
         self.backups.start()
+        await self.peers.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's reach so full collections stay cheap under load.
         gc.collect()
@@ -195,6 +209,7 @@ class Services:
         """Flush usage, close the upstream session and the database."""
         if self._password_task is not None:
             await self._password_task
+        await self.peers.close()
         await self.trimmer.close()
         await self.retention.close()
         await self.backups.close()
@@ -265,9 +280,11 @@ class Services:
             self.pipeline.record(ex)
         return [item["embedding"] for item in orjson.loads(answer.body)["data"]]
 
-    async def reload_state(self) -> None:
+    async def reload_state(self, reseed: bool = True) -> None:
         """Re-read everything kept in memory from the database, after a restore or an import replaced
-        it (no restart). A feature that keeps database contents in memory reloads them here too."""
+        it (no restart), or after another instance changed it. A feature that keeps database contents
+        in memory reloads them here too. ``reseed``: budgets' ledgers are counted again from the usage
+        table (a restore or an import); another instance's change keeps them."""
         from omniroute.server.api.settings import section_defaults
 
         for key in self.GENERAL_SETTINGS:  # a section absent now goes back to its default
@@ -285,9 +302,7 @@ class Services:
             except ValueError as exc:
                 log.warning("stored pricing overrides are ignored: %s", exc)
         self.upstream_models.clear()
-        self.budgets.by_key.clear()
-        self.budgets.active = False
-        await self.budgets.load()
+        await self.budgets.reload(reseed)
 
     async def _load_config(self) -> None:
         """Everything configured in the database into memory: flags, settings, prices, policies, limits,

@@ -13,6 +13,8 @@ class SharedState(ABC):
     so a networked backend (Redis) can implement the same contract.
     """
 
+    shared = False  # True when other gateway instances see the same state (and hear its events)
+
     @abstractmethod
     async def get(self, key: str) -> str | int | float | None:
         """The value of ``key``, or None when absent or expired."""
@@ -56,6 +58,12 @@ class SharedState(ABC):
     @abstractmethod
     def lock(self, key: str, ttl: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A mutual-exclusion lock held for at most ``ttl`` seconds."""
+
+    async def publish(self, message: bytes) -> None:  # noqa: B027 - one process: nobody else to tell
+        """Tell every instance sharing this state (this one included) about ``message``."""
+
+    async def listen(self, handler) -> None:  # noqa: B027
+        """Have ``handler(message)`` called for every message published through this state."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release the backend's resources."""

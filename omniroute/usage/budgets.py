@@ -14,6 +14,12 @@ batch is being written; every usage row recorded after that step adds its cost t
 the budgets live at that moment. Rows therefore count exactly once. A period's counters expire a
 little after the period ends; a new period starts from zero because every row of it was counted.
 
+Several instances (Redis): the ledger is one. The first instance to take a budget's period live
+seeds it (a ``seeded`` marker says so); an instance starting later, or hearing of a budget made
+elsewhere, joins the counting without seeding. One gap remains: rows another instance had queued
+but not yet written (at most one flush interval, 0.5 s by default) when a budget is created are
+not in its seed.
+
 Every key is subject to its budgets, the admin's included: the check knows only the key's id.
 """
 
@@ -128,6 +134,7 @@ class Budgets:
         self.active = False  # read on the request path: no budget, no work
         self._seeding: dict[tuple[str, str], asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._marked: set[str] = set()  # shared ledgers this instance has marked as counted
         self.on_warning: Callable[[Budget, float], None] | None = None
         self.on_refusal: Callable[[str, str, str | None], None] | None = None  # (key id, message, ip)
 
@@ -143,6 +150,38 @@ class Budgets:
                 continue
             if not any(b.period == budget.period for b in self.by_key.get(budget.key_id, [])):
                 await self._go_live(budget)
+
+    async def reload(self, reseed: bool = True) -> None:
+        """The stored set again. ``reseed`` (the database was replaced): every ledger is counted again
+        from the usage table. Otherwise (another instance changed the set) budgets that stay keep their
+        ledger and only new ones go live; requests never see a moment without budgets."""
+        if reseed:
+            if self._state.shared:  # the shared ledgers were counted from the database now replaced
+                for budget in self.list():
+                    await self._forget(budget)
+            self.by_key.clear()
+            self.active = False
+            await self.load()
+            return
+        wanted: dict[tuple[str, str], Budget] = {}
+        for value in await self._settings.get(SETTING) or []:
+            try:
+                budget = Budget.from_json(value)
+            except ValueError:
+                continue
+            wanted[(budget.key_id, budget.period)] = budget
+        for key_id, budgets in list(self.by_key.items()):
+            kept = [b for b in budgets if (key_id, b.period) in wanted]
+            for budget in kept:
+                fresh = wanted.pop((key_id, budget.period))
+                budget.limit, budget.warn_at = fresh.limit, fresh.warn_at
+            if kept:
+                self.by_key[key_id] = kept
+            else:
+                self.by_key.pop(key_id)
+        self.active = bool(self.by_key)
+        for budget in wanted.values():
+            await self._go_live(budget)
 
     def list(self) -> list[Budget]:
         return [b for budgets in self.by_key.values() for b in budgets]
@@ -172,8 +211,19 @@ class Budgets:
             self.by_key.pop(key_id, None)
         self.active = bool(self.by_key)
         if removed:
+            if self._state.shared:  # a budget made again for this period is counted afresh
+                for budget in budgets:
+                    if budget not in keep:
+                        await self._forget(budget)
             await self._store()
         return removed
+
+    async def _forget(self, budget: Budget) -> None:
+        """Drop a shared ledger's current period, so the next instance to take it live seeds it again."""
+        base = self._counter(budget, period_bounds(budget.period, self._clock())[0])
+        await self._state.delete(base + ":seeded")
+        await self._state.delete(base + ":spent")
+        self._marked.discard(base)
 
     async def _store(self) -> None:
         await self._settings.set(SETTING, [b.to_json() for b in self.list()])
@@ -190,8 +240,16 @@ class Budgets:
         self._seeding[seed_key] = done
         base = self._counter(budget, start)
         try:
+            # Shared ledgers (several instances): only the first instance to take the budget live seeds
+            # it; the others find it counting already and add their own rows from now on.
+            if self._state.shared and not await self._state.set_if_absent(base + ":seeded", 1,
+                                                                          ttl=end - start + 86_400):
+                self.by_key.setdefault(budget.key_id, []).append(budget)
+                self.active = True
+                return
             async with self._recorder.writing:
-                await self._state.delete(base + ":spent")  # what a removed budget of this period had counted
+                if not self._state.shared:  # a shared ledger was dropped with its marker (``_forget``)
+                    await self._state.delete(base + ":spent")  # what a removed budget of this period had counted
                 self.by_key.setdefault(budget.key_id, []).append(budget)
                 self.active = True
                 queued = sum(row.cost for row in self._recorder.pending_rows()
@@ -289,6 +347,12 @@ class Budgets:
             start, end = period_bounds(budget.period, now)
             base = self._counter(budget, start)
             spent = await state.incr(base + ":spent", nano, ttl=end - start + 86_400)
+            if state.shared and base not in self._marked:
+                # A period this instance counts from its first row on needs no seed by a later one.
+                await state.set_if_absent(base + ":seeded", 1, ttl=end - start + 86_400)
+                if len(self._marked) > 4096:
+                    self._marked.clear()
+                self._marked.add(base)
             limit = to_nano(budget.limit)
             if limit and spent >= budget.warn_at * limit > spent - nano and self.on_warning is not None:
                 if await state.set_if_absent(base + ":warned", 1, ttl=end - start + 86_400):

@@ -21,6 +21,7 @@ def test_health_page_shows_breakers_and_resets_them(page, dash):
 
     assert page.locator("#stat-status .stat-value").inner_text().strip() == "ok"
     assert page.locator("#stat-db .stat-value").inner_text().strip() == "ok"
+    assert "one instance" in page.locator("#stat-shared-state .stat-value").inner_text()
     assert page.locator("#stat-uptime .stat-value").inner_text().strip()
     assert "/" in page.locator("#stat-usage-writer .stat-value").inner_text()
     breaker = page.locator("#breakers [data-provider='openai']")

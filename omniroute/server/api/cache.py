@@ -23,6 +23,7 @@ async def cache(request: Request):
     cleared = await s.response_cache.clear(model)
     if s.cache.semantic is not None and model is None:  # (an entry of a cleared model only finds a miss)
         s.cache.semantic.clear()
+    s.peers.cache_cleared(model)  # other instances drop their in-memory copies too
     await audit(request, "cache.clear", model)
     return json_response({"cleared": True, "model": model, "memoryEntries": cleared})
 

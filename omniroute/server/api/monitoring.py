@@ -21,12 +21,21 @@ async def health(request: Request):
         db = "ok"
     except Exception as exc:  # the health answer reports the failure instead of failing itself
         db = f"error: {exc.__class__.__name__}"
+    shared = {"backend": "redis" if s.state.shared else "memory", "status": "ok"}
+    if s.state.shared:
+        shared.update(instanceId=s.peers.instance_id, reloadsFromPeers=s.peers.reloads)
+        try:
+            await s.state.ping()
+        except ConnectionError as exc:
+            shared["status"] = f"error: {exc}"
     providers = {}
-    for pid in s.pool.providers():
-        providers[pid] = {**await s.resilience.breaker_state(pid), "accounts": len(s.pool.accounts(pid)),
-                          "profile": profile_name(s.pool.accounts(pid)[0].provider)}
+    if shared["status"] == "ok":  # breaker states live in the shared state
+        for pid in s.pool.providers():
+            providers[pid] = {**await s.resilience.breaker_state(pid), "accounts": len(s.pool.accounts(pid)),
+                              "profile": profile_name(s.pool.accounts(pid)[0].provider)}
     return json_response({
-        "status": "ok" if db == "ok" else "degraded",
+        "status": "ok" if db == "ok" and shared["status"] == "ok" else "degraded",
+        "sharedState": shared,
         "uptimeS": round(time.time() - s.started_at, 1),
         "version": s.version,
         "db": db,

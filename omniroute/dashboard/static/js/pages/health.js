@@ -71,6 +71,9 @@ export async function render(root) {
       stat("Status", badge(hl.status, hl.status === "ok" ? "ok" : "bad"), "stat-status"),
       stat("Up for", duration(hl.uptimeS), "stat-uptime"),
       stat("Database", badge(hl.db, hl.db === "ok" ? "ok" : "bad"), "stat-db"),
+      hl.sharedState ? stat(hl.sharedState.backend === "redis" ? "Shared state (Redis)" : "Shared state",
+        hl.sharedState.backend === "redis" ? badge(hl.sharedState.status, hl.sharedState.status === "ok" ? "ok" : "bad")
+          : "in this process (one instance)", "stat-shared-state") : null,
       stat("Usage writer (queued / written / dropped)",
         `${num(hl.usage?.pending)} / ${num(hl.usage?.written)} / ${num(hl.usage?.dropped)}`, "stat-usage-writer"),
       stat("Version", hl.version || "—", "stat-version"));

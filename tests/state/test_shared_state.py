@@ -1,17 +1,58 @@
-"""The in-process SharedState backend."""
+"""Both SharedState backends against one contract: in-process, and Redis (with a key prefix of the
+test's own); the sweep of expired keys is the in-process backend's alone."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from contextlib import asynccontextmanager
 
 import pytest
 
 from omniroute.state import MemoryState, SharedState
 
 
+@asynccontextmanager
+async def on_redis(url: str):
+    """A RedisState under a prefix of its own, whose keys are deleted afterwards."""
+    from omniroute.state.redis import RedisState
+
+    backend = RedisState(url, prefix=f"omniroute-test:{uuid.uuid4().hex}:")
+    await backend.ping()
+    try:
+        yield backend
+    finally:
+        keys = [k async for k in backend._redis.scan_iter(match=backend.prefix + "*")]
+        if keys:
+            await backend._redis.delete(*keys)
+        await backend.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(request):
+    if request.param == "memory":
+        yield MemoryState()
+        return
+    async with on_redis(request.getfixturevalue("redis_url")) as backend:
+        yield backend
+
+
 @pytest.fixture
-def state() -> MemoryState:
+async def redis_state(redis_url):
+    async with on_redis(redis_url) as backend:
+        yield backend
+
+
+@pytest.fixture
+def memory() -> MemoryState:
     return MemoryState()
+
+
+async def held_locks(state) -> int:
+    """Locks still held or remembered once every holder has left (none, in either backend)."""
+    if isinstance(state, MemoryState):
+        return len(state._locks)
+    return len([k async for k in state._redis.scan_iter(match=state.prefix + "lock:*")])
 
 
 async def test_is_a_shared_state(state):
@@ -168,7 +209,7 @@ async def test_lock_mutual_exclusion(state):
     release_a.set()
     await asyncio.wait_for(asyncio.gather(a, b), 2)
     assert order == ["a-in", "a-out", "b-in"]
-    assert len(state._locks) == 0
+    assert await held_locks(state) == 0
 
 
 async def test_locks_on_different_keys_do_not_block(state):
@@ -187,7 +228,7 @@ async def test_lock_wait_times_out(state):
     async with asyncio.timeout(1):
         async with state.lock("busy", ttl=0.05):
             pass
-    assert len(state._locks) == 0
+    assert await held_locks(state) == 0
 
 
 async def test_lock_excludes_a_task_arriving_while_the_holder_leaves(state):
@@ -215,7 +256,7 @@ async def test_lock_excludes_a_task_arriving_while_the_holder_leaves(state):
     third = asyncio.create_task(worker("third"))
     await asyncio.wait_for(asyncio.gather(first, second, third), 2)
     assert overlaps == []
-    assert len(state._locks) == 0
+    assert await held_locks(state) == 0
 
 
 async def test_lock_many_contenders(state):
@@ -236,14 +277,14 @@ async def test_lock_many_contenders(state):
     await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(100))), 5)
     assert most == 1
     assert done == 100
-    assert len(state._locks) == 0
+    assert await held_locks(state) == 0
 
 
 async def test_lock_dict_does_not_grow(state):
     for i in range(2000):
         async with state.lock(f"key-{i}"):
             pass
-    assert len(state._locks) == 0
+    assert await held_locks(state) == 0
 
 
 async def test_lock_released_when_body_raises(state):
@@ -253,10 +294,11 @@ async def test_lock_released_when_body_raises(state):
     async with asyncio.timeout(1):
         async with state.lock("k", ttl=0.05):
             pass
-    assert len(state._locks) == 0
+    assert await held_locks(state) == 0
 
 
-async def test_sweep_keeps_memory_bounded(state):
+async def test_sweep_keeps_memory_bounded(memory):
+    state = memory
     for i in range(5000):
         await state.set(f"short-{i}", i, ttl=0.01)
     await asyncio.sleep(0.03)
@@ -269,10 +311,56 @@ async def test_sweep_keeps_memory_bounded(state):
     assert await state.get("live") == 2047
 
 
-async def test_len_counts_live_keys(state):
+async def test_len_counts_live_keys(memory):
+    state = memory
     await state.set("a", 1)
     await state.set("b", 1, ttl=0.02)
     await state.hset("h", "f", 1)
     assert len(state) == 3
     await asyncio.sleep(0.04)
     assert len(state) == 2
+
+
+async def test_values_keep_their_type(state):
+    for value in ("12", "f1.5", "", "snowman ☃", 0, -7, 2**62, 0.1, -2.5e-9):
+        await state.set("v", value)
+        got = await state.get("v")
+        assert got == value and type(got) is type(value), (value, got)
+        await state.hset("m", "v", value)
+        got = await state.hget("m", "v")
+        assert got == value and type(got) is type(value), (value, got)
+
+
+async def test_a_lock_outlives_no_holder_longer_than_its_ttl(redis_state):
+    """A holder that never leaves (an instance that died holding it) frees the lock after its ttl."""
+    state = redis_state
+    await state._redis.set(state.prefix + "lock:orphan", "someone-else", px=100)
+    async with asyncio.timeout(2):
+        async with state.lock("orphan", ttl=5):
+            assert await state.ttl("lock:orphan") > 4
+
+
+async def test_two_instances_share_counters_and_hear_events(redis_state, redis_url):
+    from omniroute.state.redis import RedisState
+
+    state = redis_state
+    assert state.shared and not MemoryState.shared
+
+    other = RedisState(redis_url, prefix=state.prefix)
+    heard: list[bytes] = []
+    got = asyncio.Event()
+
+    async def handler(message):
+        heard.append(message)
+        got.set()
+
+    try:
+        await other.listen(handler)
+        await asyncio.sleep(0.1)  # the subscription is in place
+        assert await state.incr("shared", 2) == 2
+        assert await other.incr("shared", 3) == 5
+        await state.publish(b"config:abc")
+        await asyncio.wait_for(got.wait(), 2)
+        assert heard == [b"config:abc"]
+    finally:
+        await other.close()
