@@ -99,7 +99,7 @@ class Resilience:
     async def admit(self, spec: ProviderSpec) -> bool:
         """Let a request to ``spec`` through, or raise CircuitOpen; True when it is the half-open probe."""
         state = self._state
-        if await state.get(f"brk:t:{spec.id}") is None:
+        if await state.peek(f"brk:t:{spec.id}") is None:  # asked per request: a peek (see SharedState)
             return False
         left = await state.ttl(f"brk:o:{spec.id}")
         if left is None and await state.set_if_absent(f"brk:p:{spec.id}", 1, ttl=PROBE_TTL_S):
@@ -196,7 +196,7 @@ class Resilience:
     async def locked_until(self, account_id: str, model: str) -> float | None:
         """When model ``model`` is usable again on the account; None when it is not locked."""
         name = f"{account_id}{_SEP}{model}"
-        value = await self._state.hget("lockouts", name)
+        value = await self._state.hpeek("lockouts", name)  # asked per request and account
         if value is None:
             return None
         until = float(str(value).split("|", 1)[0])

@@ -55,6 +55,15 @@ class SharedState(ABC):
     async def hdel(self, key: str, field: str) -> None:
         """Remove one field of the small map ``key``."""
 
+    async def peek(self, key: str) -> str | int | float | None:
+        """``get`` for a hot-path read that may lag other instances' writes by a moment (a networked
+        backend answers it from a short local cache; this instance's own writes are seen at once)."""
+        return await self.get(key)
+
+    async def hpeek(self, key: str, field: str) -> str | int | float | None:
+        """``hget`` with the lag allowed by ``peek``."""
+        return await self.hget(key, field)
+
     @abstractmethod
     def lock(self, key: str, ttl: float = 10.0) -> AbstractAsyncContextManager[None]:
         """A mutual-exclusion lock held for at most ``ttl`` seconds."""

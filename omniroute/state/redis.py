@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -78,13 +79,17 @@ class RedisState(SharedState):
 
     shared = True
 
-    def __init__(self, url: str, prefix: str = "omniroute:"):
+    def __init__(self, url: str, prefix: str = "omniroute:", max_connections: int = 64, peek_s: float = 0.25):
         import redis.asyncio as aioredis
 
         self.url = url
         self.prefix = prefix
-        self._redis = aioredis.from_url(url, decode_responses=False, health_check_interval=30,
-                                        socket_connect_timeout=2, socket_timeout=5)
+        # A bounded pool that makes a burst wait for a connection instead of failing (the default pool
+        # raises past 100 at once, which c=64 with background settlements reaches).
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5,
+                                                        health_check_interval=30, socket_connect_timeout=2,
+                                                        socket_timeout=5)
+        self._redis = aioredis.Redis(connection_pool=pool, decode_responses=False)
         self._errors = aioredis.ResponseError
         from redis.exceptions import ConnectionError as Down
         from redis.exceptions import TimeoutError as Slow
@@ -93,9 +98,48 @@ class RedisState(SharedState):
         self._incr = self._redis.register_script(_INCR)
         self._unlock = self._redis.register_script(_UNLOCK)
         self._listener: asyncio.Task | None = None
+        # peek/hpeek answers: key -> {field (None for the plain value): (read at, value)}. The hot path
+        # asks the same few questions (is this provider's breaker tripped? is this model locked out on
+        # this account?) for every request; answering them from here for ``peek_s`` turns a round trip
+        # per request into one per key every ``peek_s``. Any write of this instance to a key drops it.
+        self.peek_s = peek_s
+        self._near: dict[str, dict[str | None, tuple[float, object]]] = {}
 
     def _k(self, key: str) -> str:
         return self.prefix + key
+
+    def _w(self, key: str) -> str:
+        """The Redis name of a key this instance is about to write (its peeked answers go)."""
+        if self._near:
+            self._near.pop(key, None)
+        return self.prefix + key
+
+    def _recall(self, key: str, field: str | None):
+        entry = self._near.get(key, {}).get(field)
+        if entry is not None and time.monotonic() - entry[0] < self.peek_s:
+            return entry
+        return None
+
+    def _keep(self, key: str, field: str | None, value) -> None:
+        if len(self._near) > 10_000:  # bounded whatever the keys asked about
+            self._near.clear()
+        self._near.setdefault(key, {})[field] = (time.monotonic(), value)
+
+    async def peek(self, key):
+        entry = self._recall(key, None)
+        if entry is not None:
+            return entry[1]
+        value = await self.get(key)
+        self._keep(key, None, value)
+        return value
+
+    async def hpeek(self, key, field):
+        entry = self._recall(key, field)
+        if entry is not None:
+            return entry[1]
+        value = await self.hget(key, field)
+        self._keep(key, field, value)
+        return value
 
     async def ping(self) -> None:
         """Raise ConnectionError (with the URL, credentials hidden) when Redis cannot be reached."""
@@ -113,21 +157,21 @@ class RedisState(SharedState):
 
     @_reachable
     async def set(self, key, value, ttl=None):
-        await self._redis.set(self._k(key), encode(value), px=None if ttl is None else _ms(ttl))
+        await self._redis.set(self._w(key), encode(value), px=None if ttl is None else _ms(ttl))
 
     @_reachable
     async def set_if_absent(self, key, value, ttl=None):
-        stored = await self._redis.set(self._k(key), encode(value), nx=True,
+        stored = await self._redis.set(self._w(key), encode(value), nx=True,
                                        px=None if ttl is None else _ms(ttl))
         return bool(stored)
 
     @_reachable
     async def delete(self, key):
-        await self._redis.delete(self._k(key))
+        await self._redis.delete(self._w(key))
 
     @_reachable
     async def incr(self, key, amount=1, ttl=None):
-        return int(await self._incr(keys=[self._k(key)], args=[int(amount), "" if ttl is None else _ms(ttl)]))
+        return int(await self._incr(keys=[self._w(key)], args=[int(amount), "" if ttl is None else _ms(ttl)]))
 
     @_reachable
     async def ttl(self, key):
@@ -137,10 +181,10 @@ class RedisState(SharedState):
     @_reachable
     async def hset(self, key, field, value):
         try:
-            await self._redis.hset(self._k(key), field, encode(value))
+            await self._redis.hset(self._w(key), field, encode(value))
         except self._errors:  # the key holds a plain value: a map replaces it, as in memory
-            await self._redis.delete(self._k(key))
-            await self._redis.hset(self._k(key), field, encode(value))
+            await self._redis.delete(self._w(key))
+            await self._redis.hset(self._w(key), field, encode(value))
 
     @_reachable
     async def hget(self, key, field):
@@ -160,7 +204,7 @@ class RedisState(SharedState):
     @_reachable
     async def hdel(self, key, field):
         try:
-            await self._redis.hdel(self._k(key), field)
+            await self._redis.hdel(self._w(key), field)
         except self._errors:
             pass
 

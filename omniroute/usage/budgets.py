@@ -18,7 +18,9 @@ Several instances (Redis): the ledger is one. The first instance to take a budge
 seeds it (a ``seeded`` marker says so); an instance starting later, or hearing of a budget made
 elsewhere, joins the counting without seeding. One gap remains: rows another instance had queued
 but not yet written (at most one flush interval, 0.5 s by default) when a budget is created are
-not in its seed.
+not in its seed. A Redis that restarts empty loses the ledgers: each is seeded again from the table
+when the instances reconnect, counting twice the few rows settled between the restart and the seed
+(an error toward refusing early, never toward overspending).
 
 Every key is subject to its budgets, the admin's included: the check knows only the key's id.
 """
@@ -34,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from omniroute.errors import RateLimited
+from omniroute.errors import RateLimited, StateUnavailable
 
 log = logging.getLogger("omniroute.usage")
 
@@ -135,6 +137,7 @@ class Budgets:
         self._seeding: dict[tuple[str, str], asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
         self._marked: set[str] = set()  # shared ledgers this instance has marked as counted
+        self._unsettled_logged = -math.inf  # when a settlement lost to a Redis outage was last logged
         self.on_warning: Callable[[Budget, float], None] | None = None
         self.on_refusal: Callable[[str, str, str | None], None] | None = None  # (key id, message, ip)
 
@@ -170,17 +173,27 @@ class Budgets:
             except ValueError:
                 continue
             wanted[(budget.key_id, budget.period)] = budget
+        now, unseeded = self._clock(), []
         for key_id, budgets in list(self.by_key.items()):
-            kept = [b for b in budgets if (key_id, b.period) in wanted]
-            for budget in kept:
+            kept = []
+            for budget in budgets:
+                if (key_id, budget.period) not in wanted:
+                    continue
                 fresh = wanted.pop((key_id, budget.period))
                 budget.limit, budget.warn_at = fresh.limit, fresh.warn_at
+                kept.append(budget)
+                base = self._counter(budget, period_bounds(budget.period, now)[0])
+                if self._state.shared and await self._state.get(base + ":seeded") is None:
+                    # The shared ledger is gone (Redis restarted empty, or a new period no row has
+                    # reached yet): seeded again below, the budget staying live meanwhile.
+                    self._marked.discard(base)
+                    unseeded.append(budget)
             if kept:
                 self.by_key[key_id] = kept
             else:
                 self.by_key.pop(key_id)
         self.active = bool(self.by_key)
-        for budget in wanted.values():
+        for budget in [*wanted.values(), *unseeded]:
             await self._go_live(budget)
 
     def list(self) -> list[Budget]:
@@ -244,14 +257,12 @@ class Budgets:
             # it; the others find it counting already and add their own rows from now on.
             if self._state.shared and not await self._state.set_if_absent(base + ":seeded", 1,
                                                                           ttl=end - start + 86_400):
-                self.by_key.setdefault(budget.key_id, []).append(budget)
-                self.active = True
+                self._live(budget)
                 return
             async with self._recorder.writing:
                 if not self._state.shared:  # a shared ledger was dropped with its marker (``_forget``)
                     await self._state.delete(base + ":spent")  # what a removed budget of this period had counted
-                self.by_key.setdefault(budget.key_id, []).append(budget)
-                self.active = True
+                self._live(budget)
                 queued = sum(row.cost for row in self._recorder.pending_rows()
                              if row.apiKeyId == budget.key_id and row.timestamp >= start)
                 stored = await spend_since(self._usage.engine, budget.key_id, start)
@@ -259,6 +270,12 @@ class Budgets:
         finally:
             self._seeding.pop(seed_key, None)
             done.set_result(None)
+
+    def _live(self, budget: Budget) -> None:
+        live = self.by_key.setdefault(budget.key_id, [])
+        if not any(b is budget for b in live):
+            live.append(budget)
+        self.active = True
 
     @staticmethod
     def _counter(budget: Budget, start: float) -> str:
@@ -337,6 +354,15 @@ class Budgets:
         task.add_done_callback(self._tasks.discard)
 
     async def _settle(self, budgets: list[Budget], cost: float, reservation: Reservation | None) -> None:
+        try:
+            await self._settle_now(budgets, cost, reservation)
+        except StateUnavailable as exc:  # Redis is down: the row is in the table, a restart re-seeds
+            now = time.monotonic()
+            if now - self._unsettled_logged > 60:
+                self._unsettled_logged = now
+                log.warning("a request's cost could not be added to its budget: %s", exc.message)
+
+    async def _settle_now(self, budgets: list[Budget], cost: float, reservation: Reservation | None) -> None:
         state, nano, now = self._state, to_nano(cost), self._clock()
         if reservation is not None:
             for counter in reservation.counters:

@@ -364,3 +364,28 @@ async def test_two_instances_share_counters_and_hear_events(redis_state, redis_u
         assert heard == [b"config:abc"]
     finally:
         await other.close()
+
+
+async def test_peek_sees_own_writes_at_once_and_others_within_its_window(state, redis_url):
+    assert await state.peek("p") is None and await state.hpeek("m", "f") is None
+    await state.set("p", 1)
+    await state.hset("m", "f", "x")
+    assert await state.peek("p") == 1 and await state.hpeek("m", "f") == "x"  # own writes: at once
+    await state.delete("p")
+    await state.hdel("m", "f")
+    assert await state.peek("p") is None and await state.hpeek("m", "f") is None
+    if not state.shared:
+        return
+    from omniroute.state.redis import RedisState
+
+    other = RedisState(redis_url, prefix=state.prefix)
+    try:
+        await other.set("p", 2)
+        await other.hset("m", "f", "y")
+        assert await state.get("p") == 2  # a plain read is never stale
+        lagging = await state.peek("p")
+        assert lagging in (None, 2)  # within the window it may still be the answer peeked before
+        await asyncio.sleep(state.peek_s + 0.05)
+        assert await state.peek("p") == 2 and await state.hpeek("m", "f") == "y"
+    finally:
+        await other.close()
