@@ -104,6 +104,7 @@ class RedisState(SharedState):
         # per request into one per key every ``peek_s``. Any write of this instance to a key drops it.
         self.peek_s = peek_s
         self._near: dict[str, dict[str | None, tuple[float, object]]] = {}
+        self._asking: dict[tuple[str, str | None], asyncio.Future] = {}
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -127,19 +128,34 @@ class RedisState(SharedState):
 
     async def peek(self, key):
         entry = self._recall(key, None)
-        if entry is not None:
-            return entry[1]
-        value = await self.get(key)
-        self._keep(key, None, value)
-        return value
+        return entry[1] if entry is not None else await self._peek_once(key, None)
 
     async def hpeek(self, key, field):
         entry = self._recall(key, field)
-        if entry is not None:
-            return entry[1]
-        value = await self.hget(key, field)
+        return entry[1] if entry is not None else await self._peek_once(key, field)
+
+    async def _peek_once(self, key: str, field: str | None):
+        """One read however many requests ask at once (a burst would otherwise send one each). The read
+        is a task of its own, so a request that gives up waiting does not cancel it for the others."""
+        reading = self._asking.get((key, field))
+        if reading is None:
+            reading = asyncio.get_running_loop().create_task(self._read(key, field))
+            self._asking[(key, field)] = reading
+            reading.add_done_callback(self._read_done)
+        return await asyncio.shield(reading)
+
+    async def _read(self, key: str, field: str | None):
+        try:
+            value = await (self.get(key) if field is None else self.hget(key, field))
+        finally:
+            self._asking.pop((key, field), None)
         self._keep(key, field, value)
         return value
+
+    @staticmethod
+    def _read_done(task: asyncio.Task) -> None:
+        if not task.cancelled():
+            task.exception()  # retrieved: an outage nobody waited for is not logged as unhandled
 
     async def ping(self) -> None:
         """Raise ConnectionError (with the URL, credentials hidden) when Redis cannot be reached."""

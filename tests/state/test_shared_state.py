@@ -389,3 +389,21 @@ async def test_peek_sees_own_writes_at_once_and_others_within_its_window(state, 
         assert await state.peek("p") == 2 and await state.hpeek("m", "f") == "y"
     finally:
         await other.close()
+
+
+async def test_a_burst_of_peeks_is_one_read(redis_state):
+    """50 requests asking at once the question nobody has asked for a while cost one round trip."""
+
+    async def gets() -> int:
+        stats = await redis_state._redis.info("commandstats")
+        return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+    before = await gets()
+    answers = await asyncio.gather(*(redis_state.peek("cold") for _ in range(50)))
+    assert answers == [None] * 50
+    assert await gets() - before < 5  # one, give or take another client of the same Redis
+    asker = asyncio.create_task(redis_state.peek("cold-2"))
+    other = asyncio.create_task(redis_state.peek("cold-2"))
+    await asyncio.sleep(0)
+    asker.cancel()  # one asker giving up does not cancel the read for the other
+    assert await other is None
