@@ -309,9 +309,20 @@ def run_redis_rows(load: LoadGen, report: Report, children: list[Child], gateway
         return
     gateway.close()
     children.remove(gateway)
+    # The same restart without Redis first: the rows below are compared with this one, on the same
+    # (by now well-filled) data directory, not with the gateway row measured on a fresh one.
     port = free_port()
-    env = {"INITIAL_PASSWORD": PASSWORD, "LOG_LEVEL": "warning", "REDIS_URL": url,
-           "REDIS_PREFIX": f"omniroute-bench-{os.getpid()}:"}
+    env = {"INITIAL_PASSWORD": PASSWORD, "LOG_LEVEL": "warning"}
+    local = Child("gateway-restarted", gateway_command(port, data_dir), env)
+    children.append(local)
+    wait_until_chat(local, port, key)
+    row = Row("gateway, restarted (in-process state)", True, False, reference=True, base="direct")
+    report.rows.append(row)
+    run_row(load, row, port, key, seconds, warmup)
+    local.close()
+    children.remove(local)
+    port = free_port()
+    env = {**env, "REDIS_URL": url, "REDIS_PREFIX": f"omniroute-bench-{os.getpid()}:"}
     shared = Child("gateway-redis", gateway_command(port, data_dir), env)
     children.append(shared)
     wait_until_chat(shared, port, key)

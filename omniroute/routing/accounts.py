@@ -183,8 +183,8 @@ class AccountPool:
         if len(accounts) <= 1 and not self.limits:
             return list(accounts)
         ready, cooling = [], []
-        for account in accounts:
-            (cooling if await self._state.ttl(f"cooldown:{account.id}") else ready).append(account)
+        for account in accounts:  # asked per request and account: a peek (see SharedState)
+            (cooling if await self._state.peek(f"cooldown:{account.id}") is not None else ready).append(account)
         strategy = self.selector.config.strategy_for(provider_id)
         if strategy != FILL_FIRST and len(ready) > 1:
             ready = await self.selector.order(provider_id, strategy, ready)
