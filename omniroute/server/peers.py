@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 log = logging.getLogger("omniroute.peers")
 
 CONFIG = b"config:"  # + instance id: re-read the configuration
 CACHE = b"cache:"  # + instance id + ":" + model (empty: all): drop in-memory cache entries
+# A local write answered this soon after a reload ended may have been overwritten by it (see changed).
+RELOAD_OVERLAP_S = 2.0
 
 
 class Peers:
@@ -28,6 +31,7 @@ class Peers:
         self._reload: asyncio.Task | None = None
         self._sending: set[asyncio.Task] = set()
         self.reloads = 0  # configuration reloads caused by another instance (for tests and logs)
+        self._reloaded_at = -RELOAD_OVERLAP_S  # when the last reload ended (monotonic)
 
     @property
     def active(self) -> bool:
@@ -40,6 +44,15 @@ class Peers:
     def changed(self) -> None:
         """The configuration in the database changed here: tell the other instances (no wait)."""
         self._tell(CONFIG + self.instance_id.encode())
+        if not self.active:
+            return
+        # A reload for another instance's change that ran alongside this write may have read the
+        # database before the write and applied that after the write's own update: read once more.
+        if (self._reload is not None and not self._reload.done()) \
+                or time.monotonic() - self._reloaded_at < RELOAD_OVERLAP_S:
+            self._wanted = True
+            if self._reload is None or self._reload.done():
+                self._reload = asyncio.get_running_loop().create_task(self._reload_while_wanted())
 
     def cache_cleared(self, model: str | None) -> None:
         """The response cache (of ``model``) was cleared here: the others drop their memory copies."""
@@ -83,6 +96,8 @@ class Peers:
                 self.reloads += 1
             except Exception:  # noqa: BLE001 - keep serving the previous configuration
                 log.exception("configuration reload after another instance's change failed")
+            finally:
+                self._reloaded_at = time.monotonic()
 
     async def close(self) -> None:
         if self._sending:  # a change made just before shutdown is still announced

@@ -115,7 +115,9 @@ async def merge(services, transit: Transit, payload: dict) -> Counts:
 
 async def reload(services) -> None:
     """Everything held in memory that the merge may have changed."""
-    await services.reload_state()  # the one place that re-reads everything (also after a restore)
+    # The one place that re-reads everything (also after a restore). The usage table is not synced and
+    # budgets never travel, so the budget ledgers stand as they are (with Redis, other instances' too).
+    await services.reload_state(reseed=False)
 
 
 __all__ = ["SnapshotError", "TransitError", "build", "merge", "receive", "reload"]

@@ -137,6 +137,9 @@ class Budgets:
         self._seeding: dict[tuple[str, str], asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
         self._marked: set[str] = set()  # shared ledgers this instance has marked as counted
+        # put, remove and reload change ``by_key`` across awaits: one at a time, so a reload that read
+        # the stored set before a put cannot drop the budget the put has just made live.
+        self._changing = asyncio.Lock()
         self._unsettled_logged = -math.inf  # when a settlement lost to a Redis outage was last logged
         self.on_warning: Callable[[Budget, float], None] | None = None
         self.on_refusal: Callable[[str, str, str | None], None] | None = None  # (key id, message, ip)
@@ -158,6 +161,10 @@ class Budgets:
         """The stored set again. ``reseed`` (the database was replaced): every ledger is counted again
         from the usage table. Otherwise (another instance changed the set) budgets that stay keep their
         ledger and only new ones go live; requests never see a moment without budgets."""
+        async with self._changing:
+            await self._reload(reseed)
+
+    async def _reload(self, reseed: bool) -> None:
         if reseed:
             if self._state.shared:  # the shared ledgers were counted from the database now replaced
                 for budget in self.list():
@@ -201,6 +208,10 @@ class Budgets:
 
     async def put(self, budget: Budget) -> None:
         """Create or replace the budget of ``budget.key_id`` for its period, and store the set."""
+        async with self._changing:
+            await self._put(budget)
+
+    async def _put(self, budget: Budget) -> None:
         existing = [b for b in self.by_key.get(budget.key_id, []) if b.period == budget.period]
         if existing:  # same key and period: only the limit and the threshold change, the ledger stays
             existing[0].limit, existing[0].warn_at = budget.limit, budget.warn_at
@@ -215,6 +226,10 @@ class Budgets:
 
     async def remove(self, key_id: str, period: str | None = None) -> int:
         """Drop the key's budget for ``period`` (all of the key's when None); how many were removed."""
+        async with self._changing:
+            return await self._remove(key_id, period)
+
+    async def _remove(self, key_id: str, period: str | None) -> int:
         budgets = self.by_key.get(key_id, [])
         keep = [b for b in budgets if period is not None and b.period != period]
         removed = len(budgets) - len(keep)

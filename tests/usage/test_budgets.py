@@ -153,3 +153,17 @@ async def test_budgets_are_stored_and_every_period_binds(ledger):
     with pytest.raises(BudgetExceeded, match="daily"):  # the tighter budget refuses
         await reloaded.reserve("k", 0.05)
     assert await reloaded.reserve("other", 100) is None  # a key without a budget is not held
+
+
+async def test_a_reload_alongside_puts_keeps_every_budget(ledger):
+    """Another instance's change reloads the set while this one creates budgets: whatever the order
+    of their awaits, no budget a put made live is dropped by a reload that read the set before it."""
+    budgets, recorder, repo, clock = ledger
+    for round_ in range(5):
+        made = [Budget(f"k{round_}-{i}", 1, "daily") for i in range(4)]
+        await asyncio.gather(*(budgets.put(b) for b in made[:2]), budgets.reload(reseed=False),
+                             *(budgets.put(b) for b in made[2:]), budgets.reload(reseed=False))
+        live = {b.key_id for b in budgets.list()}
+        assert {b.key_id for b in made} <= live, (round_, sorted(live))
+    stored = {b["keyId"] for b in await budgets._settings.get("budgets")}
+    assert stored == {b.key_id for b in budgets.list()}
