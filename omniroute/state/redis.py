@@ -35,6 +35,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 CHANNEL = "events"
+NEAR_MAX = 10_000  # peeked answers kept at most
 RECONNECTED = b"config:reconnected"  # handed to the listener after an outage (origin: none of the instances)
 
 
@@ -99,11 +100,12 @@ class RedisState(SharedState):
         self._unlock = self._redis.register_script(_UNLOCK)
         self._listener: asyncio.Task | None = None
         # peek/hpeek answers: key -> {field (None for the plain value): (read at, value)}. The hot path
-        # asks the same few questions (is this provider's breaker tripped? is this model locked out on
-        # this account?) for every request; answering them from here for ``peek_s`` turns a round trip
+        # asks the same few questions (is this provider's breaker tripped? is this account cooling
+        # down? is this model locked out on it?) for every request; answering them from here for ``peek_s`` turns a round trip
         # per request into one per key every ``peek_s``. Any write of this instance to a key drops it.
         self.peek_s = peek_s
         self._near: dict[str, dict[str | None, tuple[float, object]]] = {}
+        self._near_kept = 0  # answers in _near (counted up to NEAR_MAX, then it starts over)
         self._asking: dict[tuple[str, str | None], asyncio.Future] = {}
 
     def _k(self, key: str) -> str:
@@ -122,9 +124,15 @@ class RedisState(SharedState):
         return None
 
     def _keep(self, key: str, field: str | None, value) -> None:
-        if len(self._near) > 10_000:  # bounded whatever the keys asked about
+        # Bounded by answers kept, not keys: a map's fields (account and model, the model as a client
+        # named it) are as many as clients make them, and a field not written again is never dropped.
+        if self._near_kept >= NEAR_MAX:
             self._near.clear()
-        self._near.setdefault(key, {})[field] = (time.monotonic(), value)
+            self._near_kept = 0
+        fields = self._near.setdefault(key, {})
+        if field not in fields:
+            self._near_kept += 1
+        fields[field] = (time.monotonic(), value)
 
     async def peek(self, key):
         entry = self._recall(key, None)

@@ -407,3 +407,13 @@ async def test_a_burst_of_peeks_is_one_read(redis_state):
     await asyncio.sleep(0)
     asker.cancel()  # one asker giving up does not cancel the read for the other
     assert await other is None
+
+
+async def test_peeked_answers_stay_bounded_whatever_the_fields(redis_state):
+    """Fields of one map (a model name is client input) cannot grow the local answers without end."""
+    from omniroute.state.redis import NEAR_MAX
+
+    for i in range(NEAR_MAX + 500):
+        redis_state._keep("lockouts", f"account\x1fmodel-{i}", None)
+    assert sum(len(fields) for fields in redis_state._near.values()) <= NEAR_MAX
+    assert await redis_state.hpeek("lockouts", "account\x1fmodel-x") is None
